@@ -1,0 +1,316 @@
+"""The libcst stage: visitors that collect facts about the attributes of module classes.
+
+Nothing here decides anything. For each module class the visitors record every assignment to
+``self.X`` (with the statement node, so the rewrite can replace exactly that node), in-place
+mutations, ``del``, ``.grad`` reads, ``nn.init`` calls, CPU-only uses and the position of
+``super().__init__()``. Which methods run as part of ``__init__`` is worked out afterwards from the
+``self.method()`` calls each method makes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import libcst as cst
+from libcst.metadata import CodeRange
+
+from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
+from .tensors import POSSIBLE, ExprInfo, Scope, classify, self_attribute
+
+TargetShape = Literal["plain", "chained", "tuple", "setattr"]
+NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+                              "torch.autograd.grad_mode.no_grad"})
+TENSOR_TYPES = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})
+CPU_ONLY_METHODS = frozenset({"numpy", "tolist", "cpu"})
+_SUPPRESSION = re.compile(r"#\s*(?:nnreg:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)")
+
+
+@dataclass
+class Assignment:
+    """One ``self.X = EXPR`` (or annotated) statement inside a method."""
+
+    attribute: str
+    info: ExprInfo
+    statement: cst.Assign | cst.AnnAssign | cst.Call
+    method: str
+    self_name: str
+    line: int
+    column: int
+    shape: TargetShape = "plain"
+    before_super: bool = False
+    in_no_grad: bool = False
+    suppressed: frozenset[str] | None = None
+
+
+@dataclass
+class Use:
+    """A use of ``self.X`` that matters for the decision (mutation, ``.grad`` read, ``del``...)."""
+
+    attribute: str
+    kind: str
+    method: str
+    line: int
+    in_no_grad: bool = False
+
+
+@dataclass
+class ClassFacts:
+    summary: ClassSummary
+    assignments: list[Assignment] = field(default_factory=list)
+    uses: list[Use] = field(default_factory=list)
+    init_methods: frozenset[str] = frozenset()
+    has_getattr: bool = False
+
+    def uses_of(self, attribute: str, *kinds: str) -> list[Use]:
+        return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
+
+
+def suppression_codes(lines: list[str], first: int, last: int) -> frozenset[str] | None:
+    """Codes suppressed on lines ``first..last`` (1-based); empty set means all; None means none."""
+    codes: set[str] = set()
+    found = False
+    for line in lines[first - 1 : last]:
+        for match in _SUPPRESSION.finditer(line):
+            found = True
+            listed = match.group("codes") or match.group("noqa")
+            if not listed:
+                return frozenset()
+            codes.update(c.strip() for c in listed.split(",") if c.strip())
+    return frozenset(codes) if found else None
+
+
+class _MethodScanner(cst.CSTVisitor):
+    """Walks one method in source order; locals are tracked so later statements see them."""
+
+    def __init__(self, facts: ClassFacts, method: cst.FunctionDef, scope: Scope,
+                 positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> None:
+        self.facts = facts
+        self.root = method
+        self.name = method.name.value
+        self.scope = scope
+        self.positions = positions
+        self.lines = lines
+        self.no_grad: list[cst.With] = []
+        self.super_seen = self.name != "__init__"
+        self.self_calls: set[str] = set()
+
+    def _line(self, node: cst.CSTNode) -> int:
+        return self.positions[node].start.line
+
+    def _use(self, attribute: str, kind: str, node: cst.CSTNode) -> None:
+        self.facts.uses.append(Use(attribute, kind, self.name, self._line(node), bool(self.no_grad)))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return node is self.root
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            call = item.item
+            if isinstance(call, cst.Call) and self.scope.qualified(call.func) in NO_GRAD_CONTEXTS:
+                self.no_grad.append(node)
+                return
+
+    def leave_With(self, original_node: cst.With) -> None:
+        if self.no_grad and self.no_grad[-1] is original_node:
+            self.no_grad.pop()
+
+    def _record(self, target: cst.BaseExpression, statement: cst.Assign | cst.AnnAssign | cst.Call,
+                info: ExprInfo, shape: TargetShape) -> None:
+        me = self.scope.self_name
+        attribute = self_attribute(target, me)
+        if attribute is not None:
+            start = self.positions[statement]
+            self.facts.assignments.append(Assignment(
+                attribute=attribute, info=info, statement=statement, method=self.name, self_name=me,
+                line=start.start.line, column=self.positions[target].start.column, shape=shape,
+                before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
+                suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
+        elif isinstance(target, cst.Name):
+            self.scope.locals[target.value] = info if shape == "plain" else POSSIBLE
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            values = statement.value if isinstance(statement, (cst.Assign, cst.AnnAssign)) else None
+            elements = values.elements if isinstance(values, (cst.Tuple, cst.List)) else None
+            for i, element in enumerate(target.elements):
+                same_arity = elements is not None and len(elements) == len(target.elements)
+                inner = classify(elements[i].value, self.scope) if same_arity else POSSIBLE  # type: ignore[index]
+                self._record(element.value, statement, inner, "tuple")
+        elif isinstance(target, cst.Subscript) and self_attribute(target.value, me):
+            self._use(self_attribute(target.value, me), "mutation", target)  # type: ignore[arg-type]
+        elif isinstance(target, cst.Attribute):
+            owner = self_attribute(target.value, me)
+            if owner and target.attr.value == "data":
+                self._use(owner, "data-assignment", target)
+            elif owner and target.attr.value == "requires_grad":
+                value = statement.value if isinstance(statement, (cst.Assign, cst.AnnAssign)) else None
+                unset = isinstance(value, cst.Name) and value.value == "False"
+                self._use(owner, "requires-grad-unset" if unset else "requires-grad-set", target)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        info = classify(node.value, self.scope)
+        shape: TargetShape = "chained" if len(node.targets) > 1 else "plain"
+        for target in node.targets:
+            self._record(target.target, node, info, shape)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is None:
+            return
+        self._record(node.target, node, classify(node.value, self.scope), "plain")
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        attribute = self_attribute(node.target, self.scope.self_name)
+        if attribute:
+            self._use(attribute, "mutation", node)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        targets = node.target.elements if isinstance(node.target, (cst.Tuple, cst.List)) else [node.target]
+        for target in targets:
+            value = target.value if isinstance(target, cst.BaseElement) else target
+            attribute = self_attribute(value, self.scope.self_name)  # type: ignore[arg-type]
+            if attribute:
+                self._use(attribute, "del", node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        owner = self_attribute(node.value, self.scope.self_name)
+        if owner and node.attr.value == "grad":
+            self._use(owner, "grad-read", node)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        me = self.scope.self_name
+        func = node.func
+        if isinstance(func, cst.Name) and func.value == "setattr" and node.args:
+            if isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == me and len(node.args) >= 3:
+                self._setattr(node)
+            return
+        if not isinstance(func, cst.Attribute):
+            return
+        method = func.attr.value
+        if isinstance(func.value, cst.Name) and func.value.value == me:
+            self.self_calls.add(method)
+        elif method == "__init__" and self._is_super_init(func.value):
+            self.super_seen = True
+        owner = self_attribute(func.value, me)
+        if owner is None and isinstance(func.value, cst.Attribute) and func.value.attr.value == "data":
+            data_owner = self_attribute(func.value.value, me)
+            if data_owner and method.endswith("_"):
+                self._use(data_owner, "data-mutation", node)
+        if owner:
+            if method == "requires_grad_":
+                flag = node.args[0].value if node.args else None
+                unset = isinstance(flag, cst.Name) and flag.value == "False"
+                self._use(owner, "requires-grad-unset" if unset else "requires-grad-set", node)
+            elif method.endswith("_") and not method.startswith("_"):
+                self._use(owner, "mutation", node)
+            elif method in CPU_ONLY_METHODS:
+                self._use(owner, f".{method}()", node)
+        qualified = self.scope.qualified(func)
+        if qualified and qualified.startswith("torch.nn.init.") and node.args:
+            target = node.args[0].value
+            if isinstance(target, cst.Attribute) and target.attr.value == "data":
+                target = target.value
+            attribute = self_attribute(target, me)
+            if attribute:
+                self._use(attribute, "nn-init", node)
+
+    def _is_super_init(self, receiver: cst.BaseExpression) -> bool:
+        if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Name):
+            return receiver.func.value == "super"
+        return self.scope.qualified(receiver) is not None
+
+    def _setattr(self, node: cst.Call) -> None:
+        name_node = node.args[1].value
+        info = classify(node.args[2].value, self.scope)
+        name = name_node.evaluated_value if isinstance(name_node, cst.SimpleString) else None
+        attribute = name if isinstance(name, str) else f"<computed name at line {self._line(node)}>"
+        start = self.positions[node]
+        self.facts.assignments.append(Assignment(
+            attribute=attribute, info=info, statement=node, method=self.name, self_name=self.scope.self_name,
+            line=start.start.line, column=start.start.column, shape="setattr",
+            before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
+            suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
+
+
+def _is_plain_method(node: cst.FunctionDef) -> bool:
+    decorators = {d.decorator.value for d in node.decorators if isinstance(d.decorator, cst.Name)}
+    return bool(node.params.params) and not decorators & {"staticmethod", "classmethod"}
+
+
+def _argument_kinds(node: cst.FunctionDef, scope_imports: Scope) -> tuple[frozenset[str], frozenset[str]]:
+    """Arguments annotated as tensors, and all other arguments."""
+    tensors: set[str] = set()
+    others: set[str] = set()
+    params = [*node.params.params, *node.params.kwonly_params, *node.params.posonly_params][1:]
+    for param in params:
+        annotation = param.annotation.annotation if param.annotation else None
+        if annotation is not None and scope_imports.qualified(annotation) in TENSOR_TYPES:
+            tensors.add(param.name.value)
+        else:
+            others.add(param.name.value)
+    return frozenset(tensors), frozenset(others)
+
+
+def _init_reachable(calls: dict[str, set[str]]) -> frozenset[str]:
+    """``__init__`` plus every method it calls on self, transitively."""
+    reached: set[str] = set()
+    pending = ["__init__"]
+    while pending:
+        name = pending.pop()
+        if name in reached or name not in calls:
+            continue
+        reached.add(name)
+        pending.extend(calls[name])
+    return frozenset(reached)
+
+
+def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
+                  positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> ClassFacts:
+    facts = ClassFacts(summary=summary)
+    calls: dict[str, set[str]] = {}
+    for item in node.body.body:
+        if not isinstance(item, cst.FunctionDef) or not _is_plain_method(item):
+            continue
+        self_name = item.params.params[0].name.value
+        scope = Scope(imports=file.imports, self_name=self_name)
+        scope.tensor_args, scope.other_args = _argument_kinds(item, scope)
+        scanner = _MethodScanner(facts, item, scope, positions, lines)
+        item.visit(scanner)
+        calls.setdefault(item.name.value, set()).update(scanner.self_calls)
+    facts.init_methods = _init_reachable(calls)
+    return facts
+
+
+def module_classes(module: cst.Module, file: FileSummary, index: ClassIndex) -> Iterator[tuple[cst.ClassDef, ClassSummary]]:
+    """Module classes of the file that nnreg may touch (not those that move their own tensors)."""
+
+    def walk(body: list[cst.CSTNode], prefix: str) -> Iterator[tuple[cst.ClassDef, ClassSummary]]:
+        for node in body:
+            if isinstance(node, cst.ClassDef):
+                qualname = f"{prefix}{node.name.value}"
+                summary = file.classes.get(qualname)
+                if summary is not None and index.is_module_class(summary):
+                    members = summary.members | index.inherited(summary)[0]
+                    if not members & DEVICE_MANAGING_METHODS:
+                        yield node, summary
+                yield from walk(list(node.body.body), qualname + ".")
+            elif isinstance(node, cst.FunctionDef):
+                yield from walk(list(node.body.body), f"{prefix}{node.name.value}.<locals>.")
+            elif isinstance(node, (cst.If, cst.Try, cst.With)):
+                yield from walk(_branch_statements(node), prefix)
+
+    yield from walk(list(module.body), "")
+
+
+def _branch_statements(node: cst.If | cst.Try | cst.With) -> list[cst.CSTNode]:
+    """Statements of a compound statement's body and else branch, as the ast index walks them."""
+    statements = list(node.body.body)
+    orelse = getattr(node, "orelse", None)
+    if isinstance(orelse, cst.If):
+        statements.append(orelse)
+    elif orelse is not None:
+        statements.extend(orelse.body.body)
+    return statements

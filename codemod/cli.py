@@ -1,0 +1,167 @@
+"""The ``nnreg`` command line: parses options, calls the stages, maps outcomes to exit codes.
+
+Reports and diffs go to stdout; the summary line, warnings and errors go to stderr (SPEC section 6).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, engine, reporting
+from .config import ConfigError, build_options, load_table
+from .discovery import discover, repository_root
+from .files import SourceError, write_atomic
+from .findings import FileResult
+
+
+class _Fatal(click.ClickException):
+    exit_code = 2
+
+
+def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(code.strip() for value in values for code in value.split(",") if code.strip())
+
+
+def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.argument("paths", nargs=-1, type=click.Path(path_type=Path, allow_dash=True)),
+        click.option("--select", multiple=True, help="Codes or prefixes to report (default NR)."),
+        click.option("--ignore", multiple=True, help="Codes or prefixes to leave out."),
+        click.option("--ambiguous", type=click.Choice(["buffer", "parameter", "skip"]),
+                     help="What to do with findings whose evidence conflicts (default skip)."),
+        click.option("--min-confidence", type=click.FloatRange(0, 1), help="Rewrite only findings at least this sure."),
+        click.option("--persistent", type=click.Choice(["auto", "always", "never"]),
+                     help="persistent= of new buffers (auto: True only for state mutated outside __init__)."),
+        click.option("--buffer-style", type=click.Choice(["register_buffer", "nn.Buffer"]),
+                     help="Write self.register_buffer(...) or self.x = nn.Buffer(...) (torch>=2.5)."),
+        click.option("--keep-state-dict", is_flag=True, default=None,
+                     help="Apply only rewrites that leave state_dict() keys unchanged."),
+        click.option("--exclude", multiple=True, help="gitignore-style pattern of paths to skip."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help="TOML file to read settings from instead of the nearest pyproject.toml."),
+        click.option("--stdin-filename", type=click.Path(path_type=Path), help="Name of the source read from '-'."),
+        click.option("--color/--no-color", default=None, help="Colour the report (default: when a terminal)."),
+        click.option("-q", "--quiet", is_flag=True, help="Print no summary line."),
+        click.option("-v", "--verbose", is_flag=True, help="Show every reason behind each finding."),
+    ]
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bool]:
+    """Resolve config and paths, run the pipeline. Returns the results and whether stdin was used."""
+    paths: list[Path] = list(params["paths"]) or [Path(".")]
+    from_stdin = Path("-") in paths
+    if from_stdin and len(paths) > 1:
+        raise _Fatal("'-' (stdin) cannot be combined with other paths")
+    start = params["stdin_filename"] or (Path(".") if from_stdin else paths[0])
+    root = repository_root(start)
+    try:
+        table, _ = load_table(params["config_file"], start)
+        options = build_options(table, {
+            "select": _codes(params["select"]), "ignore": _codes(params["ignore"]),
+            "ambiguous": params["ambiguous"], "min_confidence": params["min_confidence"],
+            "persistent": params["persistent"], "buffer_style": params["buffer_style"],
+            "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
+        })
+    except ConfigError as exc:
+        raise _Fatal(str(exc)) from None
+    if from_stdin:
+        name = params["stdin_filename"] or Path("stdin.py")
+        return engine.run([], root, options, stdin=(name, sys.stdin.buffer.read())), True
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise _Fatal(f"no such file or directory: {missing[0]}")
+    return engine.run(discover(paths, root, options.exclude), root, options), False
+
+
+def _finish(results: list[FileResult], params: dict[str, Any], written: bool) -> None:
+    if not params["quiet"]:
+        click.echo(reporting.summary_line(results, written), err=True)
+
+
+def _reported(results: list[FileResult]) -> bool:
+    return any(f.status != "suppressed" for r in results for f in r.findings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nnreg")
+def main() -> None:
+    """Find tensors that torch.nn.Modules hold without registering them, and fix them."""
+
+
+@main.command()
+@shared_options
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--exit-zero", is_flag=True, help="Exit 0 whatever is found.")
+def check(output_format: str, exit_zero: bool, **params: Any) -> None:
+    """Report findings. Exit 0: none, 1: findings or unreadable files, 2: error."""
+    results, _ = _execute(params)
+    if output_format == "json":
+        click.echo(reporting.json_report(results), nl=False)
+    else:
+        click.echo(reporting.text_report(results, params["verbose"], params["color"]), nl=False,
+                   color=params["color"])
+    _finish(results, params, written=False)
+    failed = _reported(results) or any(r.error for r in results)
+    sys.exit(1 if failed and not exit_zero else 0)
+
+
+@main.command()
+@shared_options
+@click.option("--exit-zero", is_flag=True, help="Exit 0 whatever is found.")
+def diff(exit_zero: bool, **params: Any) -> None:
+    """Print the unified diff of the fixes; write nothing. Exit 0: no change, 1: changes, 2: error."""
+    results, _ = _execute(params)
+    for result in results:
+        if result.error:
+            click.echo(f"{result.display}: error: {result.error}", err=True)
+        patch = reporting.unified_diff(result)
+        if patch:
+            sys.stdout.buffer.write(patch.encode(result.encoding))
+    sys.stdout.flush()
+    _finish(results, params, written=False)
+    failed = any(r.changed or r.error for r in results)
+    sys.exit(1 if failed and not exit_zero else 0)
+
+
+@main.command()
+@shared_options
+@click.option("--exit-non-zero-on-fix", is_flag=True, help="Exit 1 when files were changed.")
+def fix(exit_non_zero_on_fix: bool, **params: Any) -> None:
+    """Write the fixes in place, atomically. Exit 0: success, 1: unreadable files (or changes with
+    --exit-non-zero-on-fix), 2: error."""
+    results, from_stdin = _execute(params)
+    if from_stdin:
+        result = results[0]
+        sys.stdout.buffer.write(result.fixed if result.changed else (result.original or b""))  # type: ignore[arg-type]
+        sys.stdout.flush()
+    else:
+        for result in results:
+            if result.changed:
+                try:
+                    write_atomic(result.path, result.fixed, result.original)  # type: ignore[arg-type]
+                except SourceError as exc:
+                    result.error, result.fixed = str(exc), None
+    for result in results:
+        if result.error:
+            click.echo(f"{result.display}: error: {result.error}", err=True)
+    _finish(results, params, written=True)
+    changed = any(r.changed for r in results)
+    sys.exit(1 if any(r.error for r in results) or (exit_non_zero_on_fix and changed) else 0)
+
+
+def run_main() -> None:
+    """Entry point that turns an unexpected crash into exit code 2 with a one-line message."""
+    try:
+        main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
+        click.echo(f"nnreg: internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(2)

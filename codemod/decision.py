@@ -1,0 +1,271 @@
+"""Deciding each finding: Parameter, buffer or leave, and whether rewriting it is safe (SPEC 3-4).
+
+The guiding rule is behaviour preservation: a buffer keeps every number and only makes the tensor
+follow the module, so it is the default; a Parameter changes training and needs positive evidence.
+Every refusal names the PyTorch error it avoids (see PYTORCH-FACTS.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from .analysis import Assignment, ClassFacts
+from .config import Options
+from .findings import Edit, Finding
+from .index import ClassIndex
+
+TRAINABLE_NAME = re.compile(r"^(weight|bias|gamma|beta|embedding|embeddings|.+_(weight|bias|embedding|embeddings))$")
+CONSTANT_NAME = re.compile(
+    r"^(mask|.+_mask|running_.+|num_batches_tracked|position_ids|.*inv_freq|.*freqs|.+_table|.+_idx|"
+    r"indices|.+_indices|grid|anchors|window|eps)$")
+# Attributes of nn.Module itself: register_buffer raises "attribute ... already exists" for them.
+MODULE_MEMBERS = frozenset({
+    "training", "forward", "to", "cuda", "cpu", "xpu", "mtia", "ipu", "type", "float", "double", "half",
+    "bfloat16", "to_empty", "apply", "train", "eval", "parameters", "named_parameters", "buffers",
+    "named_buffers", "children", "named_children", "modules", "named_modules", "state_dict",
+    "load_state_dict", "register_buffer", "register_parameter", "register_module", "add_module",
+    "get_submodule", "set_submodule", "get_parameter", "get_buffer", "get_extra_state",
+    "set_extra_state", "zero_grad", "share_memory", "extra_repr", "requires_grad_", "compile",
+    "dump_patches", "call_super_init", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_backward_hook", "register_full_backward_pre_hook",
+    "register_state_dict_pre_hook", "register_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_load_state_dict_post_hook"})
+# torch.nn layers other than these register tensors of their own (weight, running_mean, ...).
+PLAIN_CONTAINERS = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential",
+                              "torch.nn.ModuleList", "torch.nn.ModuleDict"})
+STANDARD_LAYER_TENSORS = re.compile(r"^(weight|bias|running_mean|running_var|num_batches_tracked|"
+                                    r"in_proj_weight|in_proj_bias|.+_weight|.+_bias|weight_.+|bias_.+)$")
+
+
+@dataclass
+class Evidence:
+    parameter: list[tuple[str, float]]
+    buffer: list[tuple[str, float]]
+    integer: str | None = None
+    stateful: str | None = None
+
+
+def _confidence(weights: list[float]) -> float:
+    remaining = 1.0
+    for weight in weights:
+        remaining *= 1.0 - weight
+    return round(min(0.99, 1.0 - remaining), 2)
+
+
+def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts) -> Evidence:
+    evidence = Evidence(parameter=[], buffer=[])
+    trainable = bool(TRAINABLE_NAME.match(attribute))
+    for assignment in tensors:
+        info = assignment.info
+        if info.requires_grad:
+            evidence.parameter.append((f"created with requires_grad=True ({info.source})", 0.95))
+        elif info.requires_grad is False:
+            evidence.buffer.append(("created with requires_grad=False", 0.8))
+        if info.dtype in ("int", "bool"):
+            evidence.integer = f"{info.dtype} dtype ({info.source}): a Parameter cannot hold it"
+        if trainable and info.init in ("random", "empty"):
+            evidence.parameter.append((f"trainable name '{attribute}' with {info.init} init {info.source}", 0.8))
+        elif trainable and info.init == "fill":
+            evidence.parameter.append((f"trainable name '{attribute}' initialised like a scale/bias ({info.source})", 0.75))
+        elif not trainable and info.init in ("fill", "deterministic"):
+            evidence.buffer.append((f"deterministic constructor {info.source}", 0.8))
+        if info.detached:
+            evidence.buffer.append(("detached from autograd (.detach() / .data)", 0.7))
+        if assignment.in_no_grad:
+            evidence.buffer.append(("created under torch.no_grad()", 0.7))
+    if facts.uses_of(attribute, "nn-init"):
+        evidence.parameter.append(("initialised with torch.nn.init like a weight", 0.9))
+    if facts.uses_of(attribute, "requires-grad-set"):
+        evidence.parameter.append(("requires_grad switched on", 0.9))
+    if facts.uses_of(attribute, "requires-grad-unset"):
+        evidence.buffer.append(("requires_grad switched off", 0.8))
+    if facts.uses_of(attribute, "grad-read"):
+        evidence.parameter.append((".grad is read", 0.85))
+    if CONSTANT_NAME.match(attribute):
+        evidence.buffer.append((f"constant-like name '{attribute}'", 0.7))
+    mutations = [u for u in facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment")
+                 if u.method not in facts.init_methods]
+    if mutations:
+        first = mutations[0]
+        evidence.stateful = f"mutated in place in {first.method}() (line {first.line})"
+        evidence.buffer.append((evidence.stateful + ": running state", 0.85))
+    return evidence
+
+
+def choose(evidence: Evidence, options: Options) -> tuple[str, str, float, list[str]]:
+    """Proposed action, chosen action (``skip`` when ambiguous), confidence and reasons."""
+    reasons = [text for text, _ in evidence.parameter + evidence.buffer]
+    if evidence.integer:
+        return "buffer", "buffer", 0.95, [evidence.integer, *reasons]
+    param_weights = [w for _, w in evidence.parameter]
+    buffer_weights = [w for _, w in evidence.buffer]
+    if param_weights and buffer_weights:
+        proposed = "parameter" if max(param_weights) > max(buffer_weights) else "buffer"
+        chosen = options.ambiguous if options.ambiguous != "skip" else "skip"
+        return proposed, chosen, 0.5, ["ambiguous: evidence for both Parameter and buffer", *reasons]
+    if param_weights:
+        return "parameter", "parameter", _confidence(param_weights), reasons
+    if buffer_weights:
+        return "buffer", "buffer", _confidence(buffer_weights), reasons
+    return "buffer", "buffer", 0.6, ["no evidence of intent to train: a buffer keeps every value and only "
+                                     "makes the tensor follow the module"]
+
+
+def _refusals(attribute: str, action: str, tensors: list[Assignment], others: list[Assignment],
+              facts: ClassFacts, index: ClassIndex, aliases: dict[str, list[str]],
+              submodules: set[str]) -> list[str]:
+    """Reasons why rewriting would break the code (SPEC section 4); empty when it is safe."""
+    summary = facts.summary
+    members, inherited_params, _ = index.inherited(summary)
+    refusals: list[str] = []
+    if attribute in summary.members or attribute in members or attribute in MODULE_MEMBERS:
+        refusals.append(f"'{attribute}' already exists as a class attribute, property or method "
+                        f"(register_buffer raises KeyError: attribute '{attribute}' already exists)")
+    if "__getattr__" in summary.members | members:
+        refusals.append("the class defines __getattr__, so every register_buffer raises 'attribute already exists'")
+    layer_bases = [b for c in [summary, *index.ancestors(summary)] for b in c.bases
+                   if b and b.startswith("torch.nn.") and b not in PLAIN_CONTAINERS]
+    if layer_bases and STANDARD_LAYER_TENSORS.match(attribute):
+        refusals.append(f"base class {layer_bases[0]} may register '{attribute}' itself")
+    for use in facts.uses_of(attribute, "del"):
+        refusals.append(f"'del self.{attribute}' in {use.method}() (line {use.line}): a later assignment "
+                        "would silently make it a plain attribute again")
+    for assignment in tensors:
+        if assignment.shape != "plain":
+            refusals.append(f"{assignment.shape} assignment at line {assignment.line} cannot be rewritten safely")
+        if assignment.before_super:
+            refusals.append(f"assigned before super().__init__() (line {assignment.line}): registration would raise "
+                            "AttributeError: cannot assign before Module.__init__() call")
+        info = assignment.info
+        if info.on_cpu:
+            refusals.append(f"placed on the CPU on purpose (line {assignment.line})")
+        if info.alias_of and info.alias_of.startswith("self."):
+            refusals.append(f"alias of {info.alias_of}: the same tensor under two names comes apart on .to()")
+        if info.alias_of and info.alias_of.startswith("local variable"):
+            shared = aliases.get(info.alias_of, [])
+            if len(shared) > 1:
+                refusals.append(f"the same tensor object is stored as {', '.join('self.' + s for s in shared)}")
+        for ref in sorted(info.refs):
+            head = ref.split(".")[0]
+            if head in summary.parameters or head in inherited_params or (head in submodules and "." in ref):
+                refusals.append(f"derived from the registered Parameter self.{ref}: a view or expression of a "
+                                "Parameter must be computed in forward")
+                break
+    for assignment in others:
+        kind = assignment.info.kind
+        where = f"in {assignment.method}() (line {assignment.line})"
+        if kind in ("other", "module"):
+            refusals.append(f"also given a non-tensor value {where}: a buffer would raise TypeError")
+        elif kind == "possible" and assignment.method in facts.init_methods:
+            refusals.append(f"also assigned a value nnreg cannot type {where}")
+        elif action == "parameter" and kind in ("tensor", "possible"):
+            refusals.append(f"assigned a plain tensor {where}: PyTorch raises TypeError: cannot assign "
+                            "'torch.FloatTensor' as parameter")
+    for use in facts.uses_of(attribute, ".numpy()", ".tolist()", ".cpu()"):
+        refusals.append(f"used on the CPU on purpose: {use.kind} in {use.method}() (line {use.line})")
+    if action == "parameter":
+        for use in facts.uses_of(attribute, "mutation"):
+            if use.method not in facts.init_methods and not use.in_no_grad:
+                refusals.append(f"updated in place in {use.method}() (line {use.line}) outside torch.no_grad(): "
+                                "a leaf Variable that requires grad cannot be used in an in-place operation")
+    return list(dict.fromkeys(refusals))
+
+
+def _warnings(attribute: str, action: str, persistent: bool, stateful: bool, tensors: list[Assignment]) -> list[str]:
+    warnings: list[str] = []
+    dtypes = {a.info.dtype for a in tensors}
+    if "float64" in dtypes:
+        warnings.append("warning: float64 tensor: .half()/.bfloat16()/.to(dtype) on the module now cast it "
+                        "(precision-critical tables may lose accuracy)")
+    elif dtypes & {"float", None, "complex"}:
+        warnings.append("warning: floating tensor: .half()/.bfloat16()/.to(dtype) on the module now cast it")
+    if action == "parameter" or persistent:
+        warnings.append(f"warning: adds state_dict key '{attribute}': old checkpoints fail load_state_dict(strict=True) "
+                        "with Missing key(s); load with strict=False or fill the key in a "
+                        "register_load_state_dict_pre_hook")
+    if action == "parameter":
+        warnings.append("warning: the optimizer now trains it (weight decay applies); DDP may need "
+                        "find_unused_parameters=True if forward does not always use it")
+    if action == "buffer" and stateful:
+        warnings.append("warning: DDP broadcasts buffers from rank 0 before every forward")
+    arguments = sorted({a.info.from_argument for a in tensors if a.info.from_argument})
+    if arguments:
+        warnings.append(f"warning: the tensor comes from the caller (argument {arguments[0]}): after .to() the "
+                        "module holds its own copy")
+    return warnings
+
+
+def _persistent(options: Options, stateful: bool) -> bool:
+    if options.persistent == "always":
+        return True
+    if options.persistent == "never":
+        return False
+    return stateful
+
+
+def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: str) -> list[Finding]:
+    """One finding per attribute that ``__init__`` (or a helper it calls) sets to a tensor."""
+    summary = facts.summary
+    _, inherited_params, inherited_buffers = index.inherited(summary)
+    registered = summary.parameters | summary.buffers | inherited_params | inherited_buffers
+    by_attribute: dict[str, list[Assignment]] = defaultdict(list)
+    aliases: dict[str, list[str]] = defaultdict(list)
+    submodules: set[str] = set()
+    for assignment in facts.assignments:
+        by_attribute[assignment.attribute].append(assignment)
+        info = assignment.info
+        if info.is_tensor and info.alias_of and assignment.method in facts.init_methods:
+            aliases[info.alias_of].append(assignment.attribute)
+        if info.kind == "module":
+            submodules.add(assignment.attribute)
+    findings: list[Finding] = []
+    for attribute, assignments in by_attribute.items():
+        tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
+        if not tensors or attribute in registered:
+            continue
+        nones = [a for a in assignments if a.info.kind == "none" and a.method in facts.init_methods]
+        others = [a for a in assignments if a not in tensors and a not in nones and a.info.kind != "none"]
+        findings.append(_decide_attribute(attribute, tensors, nones, others, facts, index, options, path,
+                                          aliases, submodules))
+    return findings
+
+
+def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Assignment],
+                      others: list[Assignment], facts: ClassFacts, index: ClassIndex, options: Options,
+                      path: str, aliases: dict[str, list[str]], submodules: set[str]) -> Finding:
+    evidence = gather_evidence(attribute, tensors, facts)
+    proposed, action, confidence, reasons = choose(evidence, options)
+    code = "NR001" if proposed == "parameter" else "NR002"
+    stateful = evidence.stateful is not None
+    persistent = _persistent(options, stateful) if action == "buffer" or proposed == "buffer" else None
+    status = "fixed"
+    if options.ambiguous != "skip" and reasons[0].startswith("ambiguous"):
+        reasons.append(f"--ambiguous {options.ambiguous} chose {action}")
+    refusals = _refusals(attribute, action if action != "skip" else proposed, tensors, others, facts, index,
+                         aliases, submodules)
+    if action == "skip":
+        status = "ambiguous"
+    suppressed = [a.suppressed for a in tensors if a.suppressed is not None]
+    if any(not codes or code in codes for codes in suppressed):
+        status, action = "suppressed", "skip"
+        reasons.append("suppressed by a comment on the line")
+    elif refusals:
+        status, action = "unsafe", "skip"
+        reasons.extend(f"refused: {r}" for r in refusals)
+    elif status == "fixed" and confidence < options.min_confidence:
+        status, action = "ambiguous", "skip"
+        reasons.append(f"confidence {confidence} is below --min-confidence {options.min_confidence}")
+    elif status == "fixed" and options.keep_state_dict and (action == "parameter" or persistent):
+        status, action = "unsafe", "skip"
+        reasons.append("refused: it would change the state_dict keys, which --keep-state-dict forbids")
+    reasons.extend(_warnings(attribute, proposed if action == "skip" else action, bool(persistent), stateful, tensors))
+    first = min(tensors, key=lambda a: (a.line, a.column))
+    edits: list[Edit] = []
+    if action != "skip":
+        rewritten = tensors + (nones if action == "buffer" else [])
+        edits = [Edit(a.statement, attribute, a.self_name, action, bool(persistent)) for a in rewritten]  # type: ignore[arg-type]
+    return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
+                   attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
+                   confidence=confidence, status=status, reasons=reasons, edits=edits)  # type: ignore[arg-type]

@@ -1,0 +1,105 @@
+"""Which files to look at: Python files under the given paths, minus what git and the user ignore.
+
+``.gitignore`` files (at the repository root, above the path, and nested) are honoured with
+``pathspec``'s git-compatible matcher, so a tree that is not a git checkout behaves the same.
+Symlinks are never followed out of the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pathspec
+
+ALWAYS_EXCLUDED = frozenset({".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", ".eggs", "__pycache__",
+                             ".mypy_cache", ".pytest_cache", ".ruff_cache", ".nnreg_cache", "node_modules",
+                             "__pypackages__", "build", "dist", "_build", "buck-out", ".ipynb_checkpoints"})
+
+
+def repository_root(start: Path) -> Path:
+    """The enclosing git work tree, else the enclosing project (pyproject.toml), else ``start`` itself."""
+    start = start.absolute()
+    directory = start if start.is_dir() else start.parent
+    for candidate in [directory, *directory.parents]:
+        if (candidate / ".git").exists():
+            return candidate
+    for candidate in [directory, *directory.parents]:
+        if (candidate / "pyproject.toml").is_file():
+            return candidate
+    return directory
+
+
+class _Ignores:
+    """The .gitignore rules in force for a directory: one spec per .gitignore, matched relative to it."""
+
+    def __init__(self, root: Path, excludes: tuple[str, ...]) -> None:
+        self.root = root
+        self.user = pathspec.GitIgnoreSpec.from_lines(excludes)
+        self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
+
+    def _spec(self, directory: Path) -> pathspec.GitIgnoreSpec | None:
+        if directory not in self._specs:
+            lines: list[str] = []
+            for name in (".gitignore",) + ((".git/info/exclude",) if directory == self.root else ()):
+                try:
+                    lines += (directory / name).read_text(encoding="utf-8", errors="replace").splitlines()
+                except OSError:
+                    pass
+            self._specs[directory] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        return self._specs[directory]
+
+    def ignored(self, path: Path, is_dir: bool) -> bool:
+        if is_dir and path.name in ALWAYS_EXCLUDED:
+            return True
+        suffix = "/" if is_dir else ""
+        try:
+            relative = path.relative_to(self.root).as_posix()
+        except ValueError:
+            return False
+        if self.user.match_file(relative + suffix):
+            return True
+        for directory in [path.parent, *path.parent.parents]:
+            spec = self._spec(directory)
+            if spec is not None and spec.match_file(path.relative_to(directory).as_posix() + suffix):
+                return True
+            if directory == self.root:
+                break
+        return False
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Python files under ``paths``, sorted, each once; files named explicitly are always included."""
+    ignores = _Ignores(root.absolute(), excludes)
+    seen: set[Path] = set()
+    for given in paths:
+        given = given.absolute()
+        if given.is_file():
+            if given not in seen:
+                seen.add(given)
+                yield given
+            continue
+        found: list[Path] = []
+        for directory, dirnames, filenames in os.walk(given, followlinks=False):
+            current = Path(directory)
+            dirnames[:] = sorted(d for d in dirnames if not ignores.ignored(current / d, is_dir=True)
+                                 and not (current / d).is_symlink())
+            for name in filenames:
+                path = current / name
+                if name.endswith(".py") and not ignores.ignored(path, is_dir=False):
+                    if path.is_symlink() and not _inside(path, root):
+                        continue
+                    found.append(path)
+        for path in sorted(found):
+            if path not in seen:
+                seen.add(path)
+                yield path

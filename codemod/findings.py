@@ -1,0 +1,64 @@
+"""The data that flows between stages: findings, the edits they imply, and per-file results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import libcst as cst
+
+Action = Literal["parameter", "buffer", "skip"]
+Status = Literal["fixed", "ambiguous", "unsafe", "unconfirmed", "suppressed"]
+CODES = {"NR001": "tensor should be a Parameter", "NR002": "tensor should be a buffer"}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace one assignment statement: wrap in ``nn.Parameter`` or turn into a buffer registration."""
+
+    statement: cst.Assign | cst.AnnAssign
+    attribute: str
+    self_name: str
+    kind: Literal["parameter", "buffer"]
+    persistent: bool
+
+
+@dataclass
+class Finding:
+    path: str
+    line: int
+    column: int
+    class_name: str
+    attribute: str
+    code: str
+    action: Action
+    persistent: bool | None
+    confidence: float
+    status: Status
+    reasons: list[str]
+    runtime: dict[str, Any] | None = None
+    edits: list[Edit] = field(default_factory=list, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "line": self.line, "column": self.column, "class": self.class_name,
+            "attribute": self.attribute, "code": self.code, "action": self.action,
+            "persistent": self.persistent, "confidence": self.confidence, "status": self.status,
+            "reasons": self.reasons, "runtime": self.runtime,
+        }
+
+
+@dataclass
+class FileResult:
+    path: Path
+    display: str
+    findings: list[Finding] = field(default_factory=list)
+    original: bytes | None = None
+    fixed: bytes | None = None
+    encoding: str = "utf-8"
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.fixed is not None and self.fixed != self.original

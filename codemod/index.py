@@ -1,0 +1,239 @@
+"""The tree-wide class index: the cheap stage that cross-file inheritance needs.
+
+Every file is summarised with :mod:`ast` (about ten times cheaper than libcst): its import table and,
+for each class, its resolved bases, the names its body defines and the names its methods register.
+Module-class resolution and "registered by a base class" questions are answered from here, so the
+libcst stage only ever parses files that can hold a finding. Modules that the scanned paths import
+but do not include (``from .base import Base`` when only ``net.py`` was named) are loaded lazily.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .files import SourceError, read_source
+from .imports import ImportTable, build_import_table, dotted_name, module_name_for
+
+KNOWN_MODULE_BASES = (
+    "lightning.pytorch.LightningModule",
+    "lightning.LightningModule",
+    "pytorch_lightning.LightningModule",
+    "pytorch_lightning.core.LightningModule",
+    "transformers.PreTrainedModel",
+    "transformers.modeling_utils.PreTrainedModel",
+)
+# Names under torch.nn that are not module classes.
+_NOT_MODULES = ("torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.parameter.", "torch.nn.init.",
+                "torch.nn.functional.", "torch.nn.utils.")
+PARAMETER_FACTORIES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter",
+                                 "torch.nn.UninitializedParameter",
+                                 "torch.nn.parameter.UninitializedParameter"})
+BUFFER_FACTORIES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer",
+                              "torch.nn.UninitializedBuffer", "torch.nn.parameter.UninitializedBuffer"})
+DEVICE_MANAGING_METHODS = frozenset({"_apply", "to", "cuda", "__setattr__"})
+
+
+@dataclass
+class ClassSummary:
+    """What the rest of the tree needs to know about one class."""
+
+    module: str
+    qualname: str
+    line: int
+    bases: tuple[str | None, ...]
+    members: frozenset[str]
+    parameters: frozenset[str]
+    buffers: frozenset[str]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.module}.{self.qualname}" if self.module else self.qualname
+
+
+@dataclass
+class FileSummary:
+    path: Path
+    module: str
+    imports: ImportTable
+    classes: dict[str, ClassSummary] = field(default_factory=dict)
+
+
+def package_root(path: Path) -> Path:
+    """The directory above the outermost package that contains ``path``."""
+    root = path.parent
+    while (root / "__init__.py").is_file() and root.parent != root:
+        root = root.parent
+    return root
+
+
+def module_of(path: Path) -> tuple[str, Path]:
+    path = path.absolute()
+    root = package_root(path)
+    parts = path.relative_to(root).parts
+    return module_name_for(parts, path.name == "__init__.py"), root
+
+
+def _registered_names(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable) -> tuple[set[str], set[str]]:
+    """Names a method registers as parameters and as buffers (framework states count as buffers)."""
+    params: set[str] = set()
+    buffers: set[str] = set()
+    if not method.args.args:
+        return params, buffers
+    me = method.args.args[0].arg
+    for node in ast.walk(method):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            receiver = node.func.value
+            first = node.args[0] if node.args else None
+            if (isinstance(receiver, ast.Name) and receiver.id == me and isinstance(first, ast.Constant)
+                    and isinstance(first.value, str)):
+                if node.func.attr == "register_parameter":
+                    params.add(first.value)
+                elif node.func.attr in ("register_buffer", "add_state"):
+                    buffers.add(first.value)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            made = imports.resolve(dotted_name(node.value.func))
+            for target in targets:
+                if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id == me):
+                    if made in PARAMETER_FACTORIES:
+                        params.add(target.attr)
+                    elif made in BUFFER_FACTORIES:
+                        buffers.add(target.attr)
+    return params, buffers
+
+
+def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) -> ClassSummary:
+    members: set[str] = set()
+    params: set[str] = set()
+    buffers: set[str] = set()
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            members.add(item.name)
+            found_params, found_buffers = _registered_names(item, imports)
+            params |= found_params
+            buffers |= found_buffers
+        elif isinstance(item, ast.ClassDef):
+            members.add(item.name)
+        elif isinstance(item, ast.Assign):
+            members.update(t.id for t in item.targets if isinstance(t, ast.Name))
+        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            members.add(item.target.id)
+    bases = tuple(_resolve_base(base, imports) for base in node.bases)
+    return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
+                        members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers))
+
+
+def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:
+    if isinstance(base, ast.Subscript):  # Generic[T]-style bases
+        base = base.value
+    return imports.resolve(dotted_name(base))
+
+
+def summarise(path: Path, tree: ast.Module) -> FileSummary:
+    """Summarise a parsed file: its import table and every class, nested ones by dotted qualname."""
+    module, _ = module_of(path)
+    imports = build_import_table(tree, module, path.name == "__init__.py")
+    summary = FileSummary(path=path, module=module, imports=imports)
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                qualname = f"{prefix}{node.name}"
+                summary.classes[qualname] = _summarise_class(node, qualname, imports)
+                visit(node.body, qualname + ".")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(node.body, f"{prefix}{node.name}.<locals>.")
+            elif isinstance(node, (ast.If, ast.Try, ast.With)):
+                visit(getattr(node, "body", []) + getattr(node, "orelse", []), prefix)
+
+    visit(tree.body, "")
+    return summary
+
+
+class ClassIndex:
+    """Classes of the scanned tree, answering which are modules and what their bases register."""
+
+    def __init__(self, extra_module_bases: tuple[str, ...] = ()) -> None:
+        self.module_bases = frozenset(KNOWN_MODULE_BASES + tuple(extra_module_bases))
+        self._files: dict[str, FileSummary | None] = {}
+        self._roots: set[Path] = set()
+        self._is_module: dict[str, bool] = {}
+
+    def add(self, summary: FileSummary) -> None:
+        self._files[summary.module] = summary
+        self._roots.add(module_of(summary.path)[1])
+
+    def _load(self, module: str) -> FileSummary | None:
+        if module in self._files:
+            return self._files[module]
+        self._files[module] = None
+        relative = Path(*module.split("."))
+        for root in sorted(self._roots):
+            for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
+                if candidate.is_file():
+                    try:
+                        tree = ast.parse(read_source(candidate).data)
+                    except (SourceError, SyntaxError, ValueError):
+                        return None
+                    self._files[module] = summarise(candidate, tree)
+                    return self._files[module]
+        return None
+
+    def lookup(self, qualified: str, _depth: int = 0) -> ClassSummary | None:
+        """The class a qualified name refers to, following re-exports such as ``pkg/__init__.py``."""
+        parts = qualified.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            summary = self._load(".".join(parts[:cut]))
+            if summary is None:
+                continue
+            rest = ".".join(parts[cut:])
+            if rest in summary.classes:
+                return summary.classes[rest]
+            target = summary.imports.resolve(rest)
+            if target and target != qualified and _depth < 8:
+                return self.lookup(target, _depth + 1)
+            return None
+        return None
+
+    def ancestors(self, cls: ClassSummary) -> list[ClassSummary]:
+        """Known base classes, nearest first, each once (cycles are cut)."""
+        seen: set[str] = {cls.qualified}
+        order: list[ClassSummary] = []
+        pending = list(cls.bases)
+        while pending:
+            base = pending.pop(0)
+            found = self.lookup(base) if base else None
+            if found is None or found.qualified in seen:
+                continue
+            seen.add(found.qualified)
+            order.append(found)
+            pending.extend(found.bases)
+        return order
+
+    def is_external_module_base(self, qualified: str) -> bool:
+        if qualified in self.module_bases:
+            return True
+        return qualified.startswith("torch.nn.") and not qualified.startswith(_NOT_MODULES)
+
+    def is_module_class(self, cls: ClassSummary) -> bool:
+        if cls.qualified not in self._is_module:
+            self._is_module[cls.qualified] = False  # guards against inheritance cycles
+            chain = [cls, *self.ancestors(cls)]
+            self._is_module[cls.qualified] = any(
+                base is not None and self.is_external_module_base(base) for c in chain for base in c.bases
+            )
+        return self._is_module[cls.qualified]
+
+    def inherited(self, cls: ClassSummary) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """Members, parameters and buffers that the known base classes define or register."""
+        members: set[str] = set()
+        params: set[str] = set()
+        buffers: set[str] = set()
+        for base in self.ancestors(cls):
+            members |= base.members
+            params |= base.parameters
+            buffers |= base.buffers
+        return frozenset(members), frozenset(params), frozenset(buffers)

@@ -1,0 +1,113 @@
+"""The rewriting pass: replaces exactly the statements the decisions name, nothing else.
+
+Edits hold the very libcst nodes the analysis saw, so the transformer matches by identity and every
+other byte of the file (comments, blank lines, CRLF, encoding) is left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+
+from .findings import Edit
+from .imports import ImportTable
+
+
+class SpellingError(Exception):
+    """The file has no way to name ``torch.nn.Parameter``/``Buffer`` and none can be added."""
+
+
+def quote_style(module: cst.Module) -> str:
+    """The file's dominant quote character, so new strings look like the rest of the file."""
+    counts: Counter[str] = Counter()
+
+    class _Quotes(cst.CSTVisitor):
+        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+            counts[node.quote[0]] += 1
+
+    module.visit(_Quotes())
+    return "'" if counts["'"] > counts['"'] else '"'
+
+
+def spelling(imports: ImportTable, qualified: str) -> tuple[str, bool]:
+    """How the file writes ``qualified``, and whether ``import torch`` must be added for it."""
+    short = qualified.rsplit(".", 1)[-1]
+    for candidate in (qualified, f"torch.nn.parameter.{short}"):
+        written = imports.spelling_for(candidate)
+        if written:
+            return written, False
+    if imports.bindings.get("torch", "torch") != "torch":
+        raise SpellingError(f"the name 'torch' is bound to {imports.bindings['torch']}; cannot spell {qualified}")
+    return qualified, True
+
+
+def _wrap(value: cst.BaseExpression, func: cst.BaseExpression, *extra: cst.Arg) -> cst.BaseExpression:
+    """``func(value, *extra)``; a conditional keeps its ``None`` branch as it is (``Parameter(None)``
+    would be an empty Parameter, not None)."""
+    if isinstance(value, cst.IfExp):
+        return value.with_changes(body=_wrap(value.body, func, *extra), orelse=_wrap(value.orelse, func, *extra))
+    if isinstance(value, cst.Name) and value.value == "None":
+        return value
+    return cst.Call(func=func, args=[cst.Arg(value=value), *extra])
+
+
+def _no_space_equal() -> cst.AssignEqual:
+    return cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
+class _Rewriter(cst.CSTTransformer):
+    def __init__(self, edits: list[Edit], quote: str, parameter: str, buffer: str, buffer_style: str) -> None:
+        self.edits = {id(edit.statement): edit for edit in edits}
+        self.quote = quote
+        self.parameter = cst.parse_expression(parameter)
+        self.buffer = cst.parse_expression(buffer)
+        self.buffer_style = buffer_style
+
+    def _persistent_arg(self, edit: Edit) -> cst.Arg:
+        return cst.Arg(keyword=cst.Name("persistent"), equal=_no_space_equal(),
+                       value=cst.Name("True" if edit.persistent else "False"))
+
+    def _rewrite(self, original: cst.Assign | cst.AnnAssign,
+                 updated: cst.Assign | cst.AnnAssign) -> cst.BaseSmallStatement:
+        edit = self.edits.get(id(original))
+        if edit is None or updated.value is None:
+            return updated
+        value = updated.value
+        if edit.kind == "parameter":
+            return updated.with_changes(value=_wrap(value, self.parameter))
+        is_none = isinstance(value, cst.Name) and value.value == "None"
+        if self.buffer_style == "nn.Buffer" and not is_none:
+            return updated.with_changes(value=_wrap(value, self.buffer, self._persistent_arg(edit)))
+        register = cst.Attribute(value=cst.Name(edit.self_name), attr=cst.Name("register_buffer"))
+        name = cst.SimpleString(f"{self.quote}{edit.attribute}{self.quote}")
+        call = cst.Call(func=register, args=[cst.Arg(value=name), cst.Arg(value=value), self._persistent_arg(edit)])
+        return cst.Expr(value=call, semicolon=updated.semicolon)
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.BaseSmallStatement:
+        return self._rewrite(original_node, updated_node)
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign) -> cst.BaseSmallStatement:
+        return self._rewrite(original_node, updated_node)
+
+
+def apply_edits(module: cst.Module, edits: list[Edit], imports: ImportTable, buffer_style: str) -> cst.Module:
+    """The module with every edit applied and ``import torch`` added only when nothing else names torch.nn."""
+    if not edits:
+        return module
+    needs_import = False
+    parameter = buffer = ""
+    if any(e.kind == "parameter" for e in edits):
+        parameter, missing = spelling(imports, "torch.nn.Parameter")
+        needs_import |= missing
+    if buffer_style == "nn.Buffer" and any(e.kind == "buffer" for e in edits):
+        buffer, missing = spelling(imports, "torch.nn.Buffer")
+        needs_import |= missing
+    rewritten = module.visit(_Rewriter(edits, quote_style(module), parameter or "_", buffer or "_", buffer_style))
+    if needs_import:
+        context = CodemodContext()
+        AddImportsVisitor.add_needed_import(context, "torch")
+        rewritten = AddImportsVisitor(context).transform_module(rewritten)
+    return rewritten

@@ -1,0 +1,468 @@
+"""Static, conservative classification of expressions: is this a tensor, and what kind?
+
+Only names resolved through the file's import table count (``torch.zeros`` is a tensor factory only
+when ``torch`` really is torch). Anything the rules cannot vouch for is ``possible``: it is reported
+only when the runtime probe confirms it (SPEC section 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import libcst as cst
+from .imports import ImportTable
+from .index import BUFFER_FACTORIES, PARAMETER_FACTORIES
+
+Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
+Dtype = Literal["int", "bool", "float", "float64", "complex"]
+Init = Literal["random", "empty", "fill", "deterministic"]
+
+RANDOM = frozenset({"rand", "randn", "randint", "randperm", "normal", "rand_like", "randn_like",
+                    "randint_like", "bernoulli", "multinomial", "poisson"})
+EMPTY = frozenset({"empty", "empty_like", "empty_strided", "Tensor"})
+FILL = frozenset({"zeros", "ones", "full", "zeros_like", "ones_like", "full_like"})
+DETERMINISTIC = frozenset({"eye", "arange", "range", "linspace", "logspace", "tril", "triu", "tensor",
+                           "as_tensor", "asarray", "from_numpy", "hann_window", "hamming_window",
+                           "blackman_window", "bartlett_window", "kaiser_window", "tril_indices",
+                           "triu_indices", "meshgrid", "cartesian_prod", "combinations"})
+# Functions of torch that return one tensor; the dtype follows their first tensor argument.
+SAME_DTYPE = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "flip",
+                        "roll", "diag", "diagflat", "diag_embed", "kron", "outer", "ger", "matmul", "mm",
+                        "bmm", "einsum", "where", "clamp", "clip", "abs", "neg", "cumsum", "cumprod",
+                        "repeat_interleave", "tile", "transpose", "permute", "reshape", "flatten",
+                        "squeeze", "unsqueeze", "clone", "masked_fill", "index_select", "gather",
+                        "scatter", "narrow", "block_diag", "t", "max", "min", "maximum", "minimum",
+                        "sum", "prod", "square", "pow", "mul", "add", "sub", "fmod", "remainder"})
+FLOATING = frozenset({"exp", "exp2", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin",
+                      "acos", "atan", "atan2", "sinh", "cosh", "tanh", "sigmoid", "sqrt", "rsqrt",
+                      "reciprocal", "softmax", "log_softmax", "erf", "erfinv", "mean", "std", "var",
+                      "div", "true_divide", "polar", "complex", "view_as_real", "view_as_complex",
+                      "floor", "ceil", "round", "trunc", "sign", "lerp", "cdist", "norm", "logsumexp",
+                      "sinc", "deg2rad", "rad2deg", "hypot"})
+INTEGER_RESULT = frozenset({"randint", "randperm", "tril_indices", "triu_indices", "argsort", "argmax",
+                            "argmin", "bucketize", "searchsorted", "nonzero", "bincount"})
+LEGACY_TYPES: dict[str, Dtype | None] = {
+    "Tensor": None, "FloatTensor": "float", "DoubleTensor": "float64", "HalfTensor": "float",
+    "BFloat16Tensor": "float", "LongTensor": "int", "IntTensor": "int", "ShortTensor": "int",
+    "CharTensor": "int", "ByteTensor": "int", "BoolTensor": "bool",
+}
+NOT_TENSORS = frozenset({"torch.device", "torch.Size", "torch.dtype", "torch.Generator", "torch.finfo",
+                         "torch.iinfo", "torch.get_default_dtype", "torch.is_tensor", "torch.numel",
+                         "torch.cuda.is_available", "torch.chunk", "torch.split", "torch.unbind",
+                         "torch.tensor_split"})
+DTYPES: dict[str, Dtype] = {
+    **{name: "int" for name in ("long", "int64", "int", "int32", "int16", "short", "int8", "uint8",
+                                "uint16", "uint32", "uint64")},
+    "bool": "bool", "float64": "float64", "double": "float64",
+    **{name: "float" for name in ("float", "float32", "float16", "half", "bfloat16")},
+    **{name: "complex" for name in ("complex64", "cfloat", "complex128", "cdouble", "complex32", "chalf")},
+}
+BUILTIN_DTYPES: dict[str, Dtype] = {"int": "int", "bool": "bool", "float": "float64", "complex": "complex"}
+DTYPE_METHODS: dict[str, Dtype] = {"float": "float", "half": "float", "bfloat16": "float",
+                                   "double": "float64", "long": "int", "int": "int", "short": "int",
+                                   "char": "int", "byte": "int", "bool": "bool", "cfloat": "complex",
+                                   "cdouble": "complex"}
+VIEW_METHODS = frozenset({"view", "view_as", "t", "transpose", "permute", "expand", "expand_as",
+                          "narrow", "squeeze", "unsqueeze", "select", "diagonal", "as_strided",
+                          "unfold", "detach", "reshape", "flatten", "unflatten", "movedim"})
+NON_TENSOR_METHODS = frozenset({"item", "tolist", "numpy", "size", "dim", "numel", "nelement",
+                                "element_size", "data_ptr", "stride", "is_contiguous", "get_device",
+                                "storage", "untyped_storage", "is_floating_point", "is_complex", "equal",
+                                "allclose", "chunk", "split", "unbind", "tensor_split"})
+# Methods whose result is a tensor or a tuple depending on their arguments.
+TENSOR_OR_TUPLE_METHODS = frozenset({"sort", "topk", "max", "min", "kthvalue", "median", "mode", "unique"})
+NON_TENSOR_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad",
+                                   "grad_fn", "is_leaf", "layout", "names", "itemsize", "nbytes"})
+VIEW_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
+
+
+@dataclass(frozen=True)
+class ExprInfo:
+    """What the static rules know about one expression."""
+
+    kind: Kind
+    source: str | None = None
+    dtype: Dtype | None = None
+    init: Init | None = None
+    requires_grad: bool | None = None
+    on_cpu: bool = False
+    detached: bool = False
+    may_be_none: bool = False
+    alias_of: str | None = None
+    from_argument: str | None = None
+    refs: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.kind == "tensor"
+
+
+POSSIBLE = ExprInfo("possible")
+OTHER = ExprInfo("other")
+
+
+@dataclass
+class Scope:
+    """Names visible while classifying expressions inside one method."""
+
+    imports: ImportTable
+    self_name: str
+    tensor_args: frozenset[str] = frozenset()
+    other_args: frozenset[str] = frozenset()
+    locals: dict[str, ExprInfo] = field(default_factory=dict)
+
+    def qualified(self, node: cst.BaseExpression) -> str | None:
+        return self.imports.resolve(dotted(node))
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a pure Name/Attribute chain; None for calls, subscripts and the like."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def self_attribute(node: cst.BaseExpression, self_name: str) -> str | None:
+    """``X`` for ``self.X``; None otherwise."""
+    if (isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name)
+            and node.value.value == self_name):
+        return node.attr.value
+    return None
+
+
+def self_chain(node: cst.BaseExpression, self_name: str) -> str | None:
+    """``a.b`` for ``self.a.b``: the dotted path below ``self``."""
+    name = dotted(node)
+    if name and name.startswith(self_name + ".") and isinstance(node, cst.Attribute):
+        return name[len(self_name) + 1 :]
+    return None
+
+
+_PROMOTION: tuple[Dtype, ...] = ("bool", "int", "float", "float64", "complex")
+
+
+def _merge_dtype(*dtypes: Dtype | None) -> Dtype | None:
+    """Result dtype of mixing tensors, None as soon as one dtype is unknown."""
+    if not dtypes or None in dtypes:
+        return None
+    return max(dtypes, key=_PROMOTION.index)  # type: ignore[arg-type]
+
+
+def _merge_init(a: Init | None, b: Init | None) -> Init | None:
+    for kind in ("random", "empty"):
+        if kind in (a, b):
+            return kind  # type: ignore[return-value]
+    if a is None or b is None:
+        return None
+    return "deterministic" if "deterministic" in (a, b) else "fill"
+
+
+def combine(a: ExprInfo, b: ExprInfo) -> ExprInfo:
+    """Arithmetic of two operands, at least one of them a tensor."""
+    tensors = [x for x in (a, b) if x.is_tensor]
+    if not tensors:
+        return POSSIBLE if "possible" in (a.kind, b.kind) else OTHER
+    first = tensors[0]
+    other_init: Init | None = "deterministic" if b.kind == "other" or a.kind == "other" else None
+    init = first.init
+    for x in tensors[1:]:
+        init = _merge_init(init, x.init)
+    if len(tensors) == 1 and other_init is None:
+        init = None  # an operand of unknown kind: the result is not a known constant
+    merged_dtype = _merge_dtype(a.dtype, b.dtype) if len(tensors) == 2 else first.dtype
+    return ExprInfo("tensor", source=first.source, dtype=merged_dtype, init=init,
+                    requires_grad=a.requires_grad or b.requires_grad or None,
+                    on_cpu=a.on_cpu or b.on_cpu, detached=all(x.detached for x in tensors),
+                    refs=a.refs | b.refs, from_argument=a.from_argument or b.from_argument)
+
+
+def _literal_dtype(node: cst.BaseExpression) -> Dtype | None:
+    """dtype torch infers for a literal (``torch.tensor([1, 2])`` is int64)."""
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return _merge_dtype(*(_literal_dtype(e.value) for e in node.elements))
+    if isinstance(node, cst.UnaryOperation):
+        return _literal_dtype(node.expression)
+    if isinstance(node, cst.Integer):
+        return "int"
+    if isinstance(node, cst.Float):
+        return "float"
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return "bool"
+    return None
+
+
+def _dtype_of(node: cst.BaseExpression, scope: Scope) -> Dtype | None:
+    qualified = scope.qualified(node)
+    if qualified and qualified.startswith("torch."):
+        return DTYPES.get(qualified[len("torch."):])
+    if isinstance(node, cst.Name) and node.value not in scope.imports.bindings:
+        return BUILTIN_DTYPES.get(node.value)
+    return None
+
+
+def _keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+def _is_cpu(node: cst.BaseExpression | None, scope: Scope) -> bool:
+    if node is None:
+        return False
+    if isinstance(node, cst.SimpleString):
+        return node.evaluated_value in ("cpu",) or str(node.evaluated_value).startswith("cpu:")
+    if isinstance(node, cst.Call) and scope.qualified(node.func) == "torch.device" and node.args:
+        return _is_cpu(node.args[0].value, scope)
+    return False
+
+
+def _bool_literal(node: cst.BaseExpression | None) -> bool | None:
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return node.value == "True"
+    return None
+
+
+def _call_options(call: cst.Call, scope: Scope, info: ExprInfo) -> ExprInfo:
+    """Apply ``dtype=``, ``requires_grad=`` and ``device=`` keywords of a creating call."""
+    dtype_node = _keyword(call, "dtype")
+    if dtype_node is not None:
+        info = replace(info, dtype=_dtype_of(dtype_node, scope))
+    requires_grad = _bool_literal(_keyword(call, "requires_grad"))
+    if requires_grad is not None:
+        info = replace(info, requires_grad=requires_grad)
+    if _is_cpu(_keyword(call, "device"), scope):
+        info = replace(info, on_cpu=True)
+    return info
+
+
+def _first_tensor_arg(call: cst.Call, scope: Scope) -> ExprInfo | None:
+    for arg in call.args:
+        if arg.keyword is None:
+            info = classify(arg.value, scope)
+            if info.is_tensor:
+                return info
+            if isinstance(arg.value, (cst.List, cst.Tuple)):
+                for element in arg.value.elements:
+                    inner = classify(element.value, scope)
+                    if inner.is_tensor:
+                        return inner
+    return None
+
+
+def _refs_of_args(call: cst.Call, scope: Scope) -> frozenset[str]:
+    refs: set[str] = set()
+    for arg in call.args:
+        refs |= classify(arg.value, scope).refs
+    return frozenset(refs)
+
+
+def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
+    """A call of ``torch.<name>`` (or a torch submodule function) known to return a tensor."""
+    source = f"torch.{name}"
+    short = name.rsplit(".", 1)[-1]
+    refs = _refs_of_args(call, scope)
+    if short in LEGACY_TYPES and "." not in name:
+        first = call.args[0].value if call.args else None
+        init: Init = "deterministic" if isinstance(first, (cst.List, cst.Tuple)) else "empty"
+        return ExprInfo("tensor", source=source, dtype=LEGACY_TYPES[short], init=init, refs=refs)
+    arg = _first_tensor_arg(call, scope)
+    if short in RANDOM:
+        info = ExprInfo("tensor", source=source, init="random", refs=refs,
+                        dtype="int" if short in INTEGER_RESULT else (arg.dtype if arg else "float"))
+    elif short in EMPTY:
+        info = ExprInfo("tensor", source=source, init="empty", dtype=arg.dtype if arg else "float", refs=refs)
+    elif short in FILL:
+        fill = call.args[1].value if short == "full" and len(call.args) > 1 else None
+        dtype = arg.dtype if short.endswith("_like") and arg else (_literal_dtype(fill) if fill else "float")
+        info = ExprInfo("tensor", source=source, init="fill", dtype=dtype, refs=refs)
+    elif short in DETERMINISTIC:
+        info = _deterministic(short, call, scope, arg, source, refs)
+    elif short in INTEGER_RESULT:
+        info = ExprInfo("tensor", source=source, dtype="int", init=arg.init if arg else None, refs=refs)
+    elif short in FLOATING or name.startswith(("fft.", "linalg.", "special.", "nn.functional.")):
+        dtype = arg.dtype if arg and arg.dtype in ("float64", "complex") else "float"
+        info = ExprInfo("tensor", source=source, dtype=dtype, init=arg.init if arg else None, refs=refs,
+                        requires_grad=arg.requires_grad if arg else None)
+    elif short in SAME_DTYPE:
+        info = ExprInfo("tensor", source=source, dtype=arg.dtype if arg else None,
+                        init=arg.init if arg else None, refs=refs,
+                        requires_grad=arg.requires_grad if arg else None,
+                        detached=arg.detached if arg else False, on_cpu=arg.on_cpu if arg else False)
+    else:
+        return replace(POSSIBLE, refs=refs)
+    return _call_options(call, scope, info)
+
+
+def _deterministic(short: str, call: cst.Call, scope: Scope, arg: ExprInfo | None, source: str,
+                   refs: frozenset[str]) -> ExprInfo:
+    first = call.args[0].value if call.args else None
+    dtype: Dtype | None
+    if short in ("tril", "triu"):
+        dtype = arg.dtype if arg else None
+        init = arg.init if arg else None
+        return ExprInfo("tensor", source=source, dtype=dtype, init=init, refs=refs,
+                        requires_grad=arg.requires_grad if arg else None)
+    if short in ("tensor", "as_tensor", "asarray"):
+        dtype = _literal_dtype(first) if first is not None else None
+        if arg is not None:
+            return replace(arg, source=source, refs=refs, alias_of=None)
+    elif short in ("arange", "range"):
+        positional = [a.value for a in call.args if a.keyword is None]
+        kinds = {_literal_dtype(a) for a in positional}
+        dtype = "float" if "float" in kinds else ("int" if kinds == {"int"} else None)
+    elif short in ("tril_indices", "triu_indices"):
+        dtype = "int"
+    elif short == "from_numpy":
+        dtype = None
+    else:
+        dtype = "float"
+    return ExprInfo("tensor", source=source, dtype=dtype, init="deterministic", refs=refs)
+
+
+def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
+    qualified = scope.qualified(call.func)
+    if qualified:
+        if qualified in PARAMETER_FACTORIES or qualified in BUFFER_FACTORIES:
+            return ExprInfo("registered", source=qualified)
+        if qualified.startswith("numpy.") or qualified in NOT_TENSORS:
+            return ExprInfo("other", source=qualified)
+        if qualified in ("torch.autograd.Variable", "torch.autograd.variable.Variable"):
+            inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
+            return _call_options(call, scope, replace(inner, source=qualified)) if inner.is_tensor else inner
+        if qualified.startswith("torch.nn.functional."):
+            return _torch_function("nn.functional." + qualified.rsplit(".", 1)[-1], call, scope)
+        if qualified.startswith("torch.nn.") and qualified.rsplit(".", 1)[-1][:1].isupper():
+            return ExprInfo("module", source=qualified)
+        if qualified.startswith("torch."):
+            return _torch_function(qualified[len("torch."):], call, scope)
+        return replace(POSSIBLE, refs=_refs_of_args(call, scope))
+    if isinstance(call.func, cst.Attribute):
+        return _method_call(call, scope)
+    return replace(POSSIBLE, refs=_refs_of_args(call, scope))
+
+
+def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
+    method = call.func.attr.value  # type: ignore[attr-defined]
+    receiver = classify(call.func.value, scope)  # type: ignore[attr-defined]
+    if not receiver.is_tensor:
+        return replace(POSSIBLE, refs=receiver.refs | _refs_of_args(call, scope))
+    if method in NON_TENSOR_METHODS:
+        return ExprInfo("other", source=f".{method}()")
+    if method in TENSOR_OR_TUPLE_METHODS:
+        return replace(POSSIBLE, refs=receiver.refs)
+    alias = receiver.alias_of if method in VIEW_METHODS else None
+    info = replace(receiver, alias_of=alias, refs=receiver.refs | _refs_of_args(call, scope))
+    if method in DTYPE_METHODS:
+        return replace(info, dtype=DTYPE_METHODS[method])
+    if method in ("to", "type"):
+        for arg in call.args:
+            if arg.keyword is None or arg.keyword.value == "dtype":
+                dtype = _dtype_of(arg.value, scope)
+                if dtype:
+                    info = replace(info, dtype=dtype)
+            if (arg.keyword is None or arg.keyword.value == "device") and _is_cpu(arg.value, scope):
+                info = replace(info, on_cpu=True)
+        return info
+    if method == "cpu":
+        return replace(info, on_cpu=True)
+    if method in ("detach", "detach_"):
+        return replace(info, detached=True, requires_grad=False)
+    if method == "requires_grad_":
+        flag = _bool_literal(call.args[0].value) if call.args else True
+        return replace(info, requires_grad=True if flag is None else flag)
+    if method in ("argsort", "argmax", "argmin", "nonzero"):
+        return replace(info, dtype="int")
+    return info
+
+
+def _classify_name(node: cst.Name, scope: Scope) -> ExprInfo:
+    name = node.value
+    if name == "None":
+        return ExprInfo("none")
+    if name in ("True", "False"):
+        return OTHER
+    if name in scope.locals:
+        info = scope.locals[name]
+        return replace(info, alias_of=f"local variable {name}") if info.is_tensor else info
+    if name in scope.tensor_args:
+        return ExprInfo("tensor", source=f"argument {name}", from_argument=name,
+                        alias_of=f"argument {name}")
+    return POSSIBLE
+
+
+def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
+    chain = self_chain(node, scope.self_name)
+    if chain is not None:
+        return ExprInfo("possible", refs=frozenset({chain}), alias_of=f"self.{chain}")
+    qualified = scope.qualified(node)
+    if qualified and qualified.startswith("torch."):
+        return OTHER  # dtypes, constants such as torch.pi, modules
+    receiver = classify(node.value, scope)
+    if receiver.is_tensor:
+        if node.attr.value in NON_TENSOR_ATTRIBUTES:
+            return OTHER
+        if node.attr.value in VIEW_ATTRIBUTES:
+            return replace(receiver, detached=receiver.detached or node.attr.value == "data")
+    return replace(POSSIBLE, refs=receiver.refs)
+
+
+def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
+    """Classify one expression; never raises, unknown shapes are ``possible``."""
+    if isinstance(node, cst.Name):
+        return _classify_name(node, scope)
+    if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString,
+                         cst.FormattedString, cst.Dict, cst.Set, cst.List, cst.Tuple, cst.ListComp,
+                         cst.DictComp, cst.SetComp, cst.GeneratorExp, cst.Lambda)):
+        return OTHER
+    if isinstance(node, cst.Call):
+        return classify_call(node, scope)
+    if isinstance(node, cst.Attribute):
+        return _classify_attribute(node, scope)
+    if isinstance(node, cst.Subscript):
+        receiver = classify(node.value, scope)
+        return receiver if receiver.is_tensor else replace(POSSIBLE, refs=receiver.refs)
+    if isinstance(node, cst.BinaryOperation):
+        left, right = classify(node.left, scope), classify(node.right, scope)
+        merged = combine(left, right)
+        floating = isinstance(node.operator, cst.Divide) or isinstance(node.left, cst.Float) or isinstance(
+            node.right, cst.Float)
+        if merged.is_tensor and floating and merged.dtype in ("int", "bool"):
+            merged = replace(merged, dtype="float")
+        return merged
+    if isinstance(node, cst.UnaryOperation):
+        if isinstance(node.operator, cst.Not):
+            return OTHER
+        inner = classify(node.expression, scope)
+        return replace(inner, alias_of=None)
+    if isinstance(node, cst.Comparison):
+        infos = [classify(node.left, scope)] + [classify(c.comparator, scope) for c in node.comparisons]
+        identity = any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in node.comparisons)
+        tensors = [i for i in infos if i.is_tensor]
+        if tensors and not identity:
+            return replace(tensors[0], dtype="bool", alias_of=None,
+                           refs=frozenset().union(*(i.refs for i in infos)))
+        return OTHER if identity else POSSIBLE
+    if isinstance(node, cst.IfExp):
+        return _classify_branches(classify(node.body, scope), classify(node.orelse, scope))
+    return POSSIBLE
+
+
+def _classify_branches(body: ExprInfo, orelse: ExprInfo) -> ExprInfo:
+    """``a if c else b``: a tensor only when every branch is a tensor or None."""
+    kinds = {body.kind, orelse.kind}
+    if kinds == {"tensor"}:
+        return replace(body, init=_merge_init(body.init, orelse.init), dtype=_merge_dtype(body.dtype, orelse.dtype),
+                       refs=body.refs | orelse.refs, alias_of=None)
+    if kinds == {"tensor", "none"}:
+        tensor = body if body.is_tensor else orelse
+        return replace(tensor, may_be_none=True)
+    if "tensor" in kinds or "possible" in kinds:
+        return replace(POSSIBLE, refs=body.refs | orelse.refs)
+    return ExprInfo("none") if kinds == {"none"} else OTHER
