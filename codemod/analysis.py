@@ -125,6 +125,15 @@ class _MethodScanner(cst.CSTVisitor):
         me = self.scope.self_name
         attribute = self_attribute(target, me)
         if attribute is not None:
+            if info.is_tensor:
+                self.scope.self_tensors[attribute] = info
+            elif info.kind == "registered":
+                self.scope.self_tensors[attribute] = ExprInfo("tensor", source=info.source,
+                                                              refs=frozenset({attribute}))
+            else:
+                self.scope.self_tensors.pop(attribute, None)
+            if info.kind == "module":
+                self.scope.self_modules.add(attribute)
             start = self.positions[statement]
             self.facts.assignments.append(Assignment(
                 attribute=attribute, info=info, statement=statement, method=self.name, self_name=me,

@@ -44,6 +44,7 @@ class Evidence:
     parameter: list[tuple[str, float]]
     buffer: list[tuple[str, float]]
     integer: str | None = None
+    trains: str | None = None
     stateful: str | None = None
 
 
@@ -60,7 +61,7 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     for assignment in tensors:
         info = assignment.info
         if info.requires_grad:
-            evidence.parameter.append((f"created with requires_grad=True ({info.source})", 0.95))
+            evidence.trains = f"created with requires_grad=True ({info.source})"
         elif info.requires_grad is False:
             evidence.buffer.append(("created with requires_grad=False", 0.8))
         if info.dtype in ("int", "bool"):
@@ -78,7 +79,7 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     if facts.uses_of(attribute, "nn-init"):
         evidence.parameter.append(("initialised with torch.nn.init like a weight", 0.9))
     if facts.uses_of(attribute, "requires-grad-set"):
-        evidence.parameter.append(("requires_grad switched on", 0.9))
+        evidence.trains = "requires_grad switched on with .requires_grad_() / .requires_grad = True"
     if facts.uses_of(attribute, "requires-grad-unset"):
         evidence.buffer.append(("requires_grad switched off", 0.8))
     if facts.uses_of(attribute, "grad-read"):
@@ -95,10 +96,16 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
 
 
 def choose(evidence: Evidence, options: Options) -> tuple[str, str, float, list[str]]:
-    """Proposed action, chosen action (``skip`` when ambiguous), confidence and reasons."""
+    """Proposed action, chosen action (``skip`` when ambiguous), confidence and reasons.
+
+    An integer dtype settles it for a buffer (a Parameter cannot hold one) and an explicit request
+    for gradients settles it for a Parameter; other evidence is weighed, and a conflict is ambiguous.
+    """
     reasons = [text for text, _ in evidence.parameter + evidence.buffer]
     if evidence.integer:
         return "buffer", "buffer", 0.95, [evidence.integer, *reasons]
+    if evidence.trains:
+        return "parameter", "parameter", 0.95, [evidence.trains, *reasons]
     param_weights = [w for _, w in evidence.parameter]
     buffer_weights = [w for _, w in evidence.buffer]
     if param_weights and buffer_weights:
@@ -141,18 +148,22 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
         info = assignment.info
         if info.on_cpu:
             refusals.append(f"placed on the CPU on purpose (line {assignment.line})")
-        if info.alias_of and info.alias_of.startswith("self."):
+        if info.alias_of and info.alias_of.startswith("self.") and info.alias_of != f"self.{attribute}":
             refusals.append(f"alias of {info.alias_of}: the same tensor under two names comes apart on .to()")
-        if info.alias_of and info.alias_of.startswith("local variable"):
-            shared = aliases.get(info.alias_of, [])
+        if info.alias_of and not info.alias_of.startswith("self."):
+            shared = sorted(set(aliases.get(info.alias_of, [])))
             if len(shared) > 1:
-                refusals.append(f"the same tensor object is stored as {', '.join('self.' + s for s in shared)}")
+                refusals.append(f"the same tensor object ({info.alias_of}) is stored as "
+                                f"{', '.join('self.' + s for s in shared)}")
         for ref in sorted(info.refs):
             head = ref.split(".")[0]
             if head in summary.parameters or head in inherited_params or (head in submodules and "." in ref):
                 refusals.append(f"derived from the registered Parameter self.{ref}: a view or expression of a "
                                 "Parameter must be computed in forward")
                 break
+    for other in aliases.get(f"self.{attribute}", []):
+        if other != attribute:
+            refusals.append(f"self.{other} is an alias of it: the two would come apart on .to()")
     for assignment in others:
         kind = assignment.info.kind
         where = f"in {assignment.method}() (line {assignment.line})"
@@ -237,14 +248,14 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
                       path: str, aliases: dict[str, list[str]], submodules: set[str]) -> Finding:
     evidence = gather_evidence(attribute, tensors, facts)
     proposed, action, confidence, reasons = choose(evidence, options)
-    code = "NR001" if proposed == "parameter" else "NR002"
+    effective = proposed if action == "skip" else action
+    code = "NR001" if effective == "parameter" else "NR002"
     stateful = evidence.stateful is not None
-    persistent = _persistent(options, stateful) if action == "buffer" or proposed == "buffer" else None
+    persistent = _persistent(options, stateful) if effective == "buffer" else None
     status = "fixed"
     if options.ambiguous != "skip" and reasons[0].startswith("ambiguous"):
         reasons.append(f"--ambiguous {options.ambiguous} chose {action}")
-    refusals = _refusals(attribute, action if action != "skip" else proposed, tensors, others, facts, index,
-                         aliases, submodules)
+    refusals = _refusals(attribute, effective, tensors, others, facts, index, aliases, submodules)
     if action == "skip":
         status = "ambiguous"
     suppressed = [a.suppressed for a in tensors if a.suppressed is not None]
@@ -260,7 +271,7 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
     elif status == "fixed" and options.keep_state_dict and (action == "parameter" or persistent):
         status, action = "unsafe", "skip"
         reasons.append("refused: it would change the state_dict keys, which --keep-state-dict forbids")
-    reasons.extend(_warnings(attribute, proposed if action == "skip" else action, bool(persistent), stateful, tensors))
+    reasons.extend(_warnings(attribute, effective, bool(persistent), stateful, tensors))
     first = min(tensors, key=lambda a: (a.line, a.column))
     edits: list[Edit] = []
     if action != "skip":

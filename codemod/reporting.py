@@ -49,7 +49,7 @@ def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None
             status = click.style(f.status, fg=_STATUS_COLOURS[f.status]) if color else f.status
             out.append(f"{f.path}:{f.line}:{f.column + 1}: {f.code} {f.class_name}.{f.attribute} {describe(f)} "
                        f"[{status}, confidence {f.confidence:.2f}]")
-            shown = f.reasons if verbose else [r for r in f.reasons if r.startswith(("refused:", "ambiguous"))][:1]
+            shown = f.reasons if verbose else [r for r in f.reasons if r.startswith(("refused:", "ambiguous"))]
             out.extend(f"    {reason}" for reason in shown)
     return "\n".join(out) + ("\n" if out else "")
 

@@ -75,6 +75,8 @@ TENSOR_OR_TUPLE_METHODS = frozenset({"sort", "topk", "max", "min", "kthvalue", "
 NON_TENSOR_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad",
                                    "grad_fn", "is_leaf", "layout", "names", "itemsize", "nbytes"})
 VIEW_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
+# Tensors that torch.nn layers register: ``self.proj.weight`` is a Parameter when ``self.proj`` is a layer.
+LAYER_TENSORS = frozenset({"weight", "bias", "running_mean", "running_var"})
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Scope:
     tensor_args: frozenset[str] = frozenset()
     other_args: frozenset[str] = frozenset()
     locals: dict[str, ExprInfo] = field(default_factory=dict)
+    self_tensors: dict[str, ExprInfo] = field(default_factory=dict)
+    self_modules: set[str] = field(default_factory=set)
 
     def qualified(self, node: cst.BaseExpression) -> str | None:
         return self.imports.resolve(dotted(node))
@@ -399,7 +403,12 @@ def _classify_name(node: cst.Name, scope: Scope) -> ExprInfo:
 
 def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
     chain = self_chain(node, scope.self_name)
+    if chain in scope.self_tensors:
+        return replace(scope.self_tensors[chain], refs=frozenset({chain}), alias_of=f"self.{chain}")
     if chain is not None:
+        head, _, rest = chain.partition(".")
+        if head in scope.self_modules and rest in LAYER_TENSORS:
+            return ExprInfo("tensor", source=f"self.{chain}", refs=frozenset({chain}), alias_of=f"self.{chain}")
         return ExprInfo("possible", refs=frozenset({chain}), alias_of=f"self.{chain}")
     qualified = scope.qualified(node)
     if qualified and qualified.startswith("torch."):
