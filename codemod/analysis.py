@@ -235,7 +235,7 @@ class _MethodScanner(cst.CSTVisitor):
         name_node = node.args[1].value
         info = classify(node.args[2].value, self.scope)
         name = name_node.evaluated_value if isinstance(name_node, cst.SimpleString) else None
-        attribute = name if isinstance(name, str) else f"<computed name at line {self._line(node)}>"
+        attribute = name if isinstance(name, str) else "<computed>"
         start = self.positions[node]
         self.facts.assignments.append(Assignment(
             attribute=attribute, info=info, statement=node, method=self.name, self_name=self.scope.self_name,

@@ -1,0 +1,81 @@
+"""Shared helpers: fixture cases, running the installed console script, git repositories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NNREG = shutil.which("nnreg")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    root: Path
+
+    @property
+    def input(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def expected(self) -> Path:
+        return self.root / "expected"
+
+    @property
+    def config_args(self) -> list[str]:
+        config = self.root / "nnreg.toml"
+        return ["--config", str(config)] if config.exists() else []
+
+    def expected_findings(self) -> list[str]:
+        return (self.root / "findings.txt").read_text().splitlines()
+
+
+CASES = [Case(p.name, p) for p in sorted(FIXTURES.iterdir()) if (p / "input").is_dir()]
+
+
+def files_of(tree: Path) -> dict[str, bytes]:
+    return {p.relative_to(tree).as_posix(): p.read_bytes() for p in sorted(tree.rglob("*")) if p.is_file()
+            and "__pycache__" not in p.parts}
+
+
+def nnreg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed console script, as users and CI do."""
+    assert NNREG, "the nnreg console script is not installed (pip install -e .)"
+    return subprocess.run([NNREG, *args], cwd=cwd, input=stdin, capture_output=True, timeout=120)
+
+
+def check_json(*args: str, cwd: Path | None = None) -> dict:
+    result = nnreg("check", "--format", "json", *args, cwd=cwd)
+    assert result.returncode in (0, 1), result.stderr.decode()
+    return json.loads(result.stdout)
+
+
+def finding_lines(report: dict) -> list[str]:
+    """The findings of a JSON report in the one-line form of ``findings.txt``."""
+    return [f"{f['path'].split('/input/')[-1].split('/work/')[-1]}:{f['line']} {f['class']}.{f['attribute']} "
+            f"{f['code']} {f['action']} {f['status']} persistent={f['persistent']}" for f in report["findings"]]
+
+
+def git(*args: str, cwd: Path) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def init_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", cwd=path)
+    git("config", "user.email", "test@nnreg.invalid", cwd=path)
+    git("config", "user.name", "nnreg test", cwd=path)
+    return path
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable

@@ -1,0 +1,91 @@
+"""Build every fixture module before and after the rewrite with real torch on the CPU.
+
+Each fixture file that defines modules lists them in ``PROBE = {label: (build, make_inputs)}``. For
+each: both versions build, forward gives the identical output for the same seed, every attribute
+the tool says it fixed is now a Parameter or buffer (persistent as reported), it follows
+``.to("meta")`` while before the rewrite it stayed behind on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import CASES, Case
+
+torch = pytest.importorskip("torch")
+
+PROBED = [(case, path.relative_to(case.input)) for case in CASES for path in sorted(case.input.rglob("*.py"))
+          if "PROBE = " in path.read_text(encoding="latin-1")]
+
+
+def _import(tree: Path, package: str, relative: Path, tmp_path: Path):
+    target = tmp_path / package
+    shutil.copytree(tree, target)
+    (target / "__init__.py").touch()
+    module = ".".join([package, *relative.with_suffix("").parts])
+    return importlib.import_module(module)
+
+
+@pytest.fixture
+def importable(tmp_path: Path) -> Iterator[Path]:
+    sys.path.insert(0, str(tmp_path))
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    for name in [n for n in sys.modules if n.startswith("fx_")]:
+        del sys.modules[name]
+
+
+def _fixed(case: Case, relative: Path) -> dict[str, list[tuple[str, str, str]]]:
+    """class qualname -> [(attribute, action, persistent)] for the findings ``fix`` applied."""
+    fixed: dict[str, list[tuple[str, str, str]]] = {}
+    for line in case.expected_findings():
+        location, target, _code, action, status, persistent = line.split(" ")
+        if status == "fixed" and location.startswith(relative.as_posix() + ":"):
+            qualname, _, attribute = target.rpartition(".")
+            fixed.setdefault(qualname, []).append((attribute, action, persistent.split("=")[1]))
+    return fixed
+
+
+def test_every_case_with_modules_is_probed() -> None:
+    assert len(PROBED) >= 40
+
+
+@pytest.mark.parametrize(("case", "relative"), PROBED, ids=lambda v: v.name if isinstance(v, Case) else str(v))
+def test_rewrite_preserves_behaviour_and_registers(case: Case, relative: Path, importable: Path) -> None:
+    tag = case.name
+    before_mod = _import(case.input, f"fx_{tag}_before", relative, importable)
+    after_mod = _import(case.expected, f"fx_{tag}_after", relative, importable)
+    fixed = _fixed(case, relative)
+    verified: set[tuple[str, str]] = set()
+    for label, (build_before, make_inputs) in before_mod.PROBE.items():
+        build_after = after_mod.PROBE[label][0]
+        torch.manual_seed(0)
+        before = build_before()
+        torch.manual_seed(0)
+        after = build_after()
+        torch.manual_seed(1)
+        inputs = make_inputs()
+        torch.testing.assert_close(after(*inputs), before(*inputs), rtol=0, atol=0, equal_nan=True)
+        for attribute, action, persistent in fixed.get(type(after).__qualname__, []):
+            if getattr(after, attribute) is None:
+                continue
+            assert attribute not in before._parameters and attribute not in before._buffers
+            registry = after._parameters if action == "parameter" else after._buffers
+            assert attribute in registry, f"{label}.{attribute} is not registered as a {action}"
+            if action == "buffer":
+                assert (attribute in after.state_dict()) == (persistent == "True")
+            assert getattr(copy.deepcopy(after).to("meta"), attribute).device.type == "meta"
+            assert getattr(copy.deepcopy(before).to("meta"), attribute).device.type == "cpu"
+            verified.add((type(after).__qualname__, attribute))
+        added = set(after.state_dict()) - set(before.state_dict())
+        expected_new = {a for a, action, p in fixed.get(type(after).__qualname__, [])
+                        if (action == "parameter" or p == "True") and getattr(after, a) is not None}
+        assert added == expected_new
+    assert verified == {(qualname, a) for qualname, items in fixed.items() for a, _, _ in items}
