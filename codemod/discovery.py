@@ -19,16 +19,16 @@ ALWAYS_EXCLUDED = frozenset({".git", ".hg", ".svn", ".venv", "venv", ".tox", ".n
 
 
 def repository_root(start: Path) -> Path:
-    """The enclosing git work tree, else the enclosing project (pyproject.toml), else ``start`` itself."""
+    """The root that reported and diffed paths are relative to: the enclosing git work tree, else the
+    enclosing project (pyproject.toml), else the working directory when it contains ``start``."""
     start = start.absolute()
     directory = start if start.is_dir() else start.parent
-    for candidate in [directory, *directory.parents]:
-        if (candidate / ".git").exists():
-            return candidate
-    for candidate in [directory, *directory.parents]:
-        if (candidate / "pyproject.toml").is_file():
-            return candidate
-    return directory
+    for marker in (".git", "pyproject.toml"):
+        for candidate in [directory, *directory.parents]:
+            if (candidate / marker).exists():
+                return candidate
+    cwd = Path.cwd()
+    return cwd if directory == cwd or cwd in directory.parents else directory
 
 
 class _Ignores:

@@ -34,9 +34,12 @@ def decode_source(path: Path, data: bytes) -> Source:
         raise SourceError("binary file (contains NUL bytes)")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        if "unknown encoding" in str(exc):
+            raise SourceError(str(exc)) from None
+        encoding = "utf-8"  # undecodable first lines: the decode below says where
+    try:
         text = data.decode(encoding)
-    except (SyntaxError, LookupError) as exc:
-        raise SourceError(f"cannot determine encoding: {exc}") from None
     except UnicodeDecodeError as exc:
         raise SourceError(
             f"not valid {encoding} at byte {exc.start} (add a coding cookie if the file uses another encoding)"
