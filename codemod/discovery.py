@@ -34,8 +34,9 @@ def repository_root(start: Path) -> Path:
 class _Ignores:
     """The .gitignore rules in force for a directory: one spec per .gitignore, matched relative to it."""
 
-    def __init__(self, root: Path, excludes: tuple[str, ...]) -> None:
+    def __init__(self, root: Path, excludes: tuple[str, ...], top: Path | None = None) -> None:
         self.root = root
+        self.top = top or root  # .gitignore files above this directory are not read
         self.user = pathspec.GitIgnoreSpec.from_lines(excludes)
         self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
 
@@ -64,7 +65,7 @@ class _Ignores:
             spec = self._spec(directory)
             if spec is not None and spec.match_file(path.relative_to(directory).as_posix() + suffix):
                 return True
-            if directory == self.root:
+            if directory in (self.root, self.top):
                 break
         return False
 
@@ -78,7 +79,11 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = ()) -> Iterator[Path]:
-    """Python files under ``paths``, sorted, each once; files named explicitly are always included."""
+    """Python files under ``paths``, sorted, each once.
+
+    Paths named explicitly are always included, like black and ruff do: naming a directory that a
+    .gitignore above it ignores scans it with only the .gitignore files inside it.
+    """
     ignores = _Ignores(root.absolute(), excludes)
     seen: set[Path] = set()
     for given in paths:
@@ -89,13 +94,14 @@ def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = ()) -> I
                 yield given
             continue
         found: list[Path] = []
+        scope = _Ignores(root.absolute(), excludes, top=given) if ignores.ignored(given, is_dir=True) else ignores
         for directory, dirnames, filenames in os.walk(given, followlinks=False):
             current = Path(directory)
-            dirnames[:] = sorted(d for d in dirnames if not ignores.ignored(current / d, is_dir=True)
+            dirnames[:] = sorted(d for d in dirnames if not scope.ignored(current / d, is_dir=True)
                                  and not (current / d).is_symlink())
             for name in filenames:
                 path = current / name
-                if name.endswith(".py") and not ignores.ignored(path, is_dir=False):
+                if name.endswith(".py") and not scope.ignored(path, is_dir=False):
                     if path.is_symlink() and not _inside(path, root):
                         continue
                     found.append(path)

@@ -151,6 +151,8 @@ def test_gitignore_excludes_and_symlinks(tree: Path, tmp_path_factory: pytest.Te
     report = check_json(".", "--exclude", "pkg/vendor.py", cwd=tree)
     assert sorted({f["path"] for f in report["findings"]}) == ["pkg/net.py", "pkg/sub/keep.py"]
     assert report["summary"]["files"] == 3
+    named = check_json("generated", cwd=tree)  # naming an ignored directory scans it, like black and ruff
+    assert [f["path"] for f in named["findings"]] == ["generated/net.py"]
 
 
 def test_config_in_pyproject_and_unknown_keys(tree: Path) -> None:
