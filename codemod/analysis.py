@@ -18,7 +18,7 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
-from .tensors import POSSIBLE, ExprInfo, Scope, classify, self_attribute
+from .tensors import POSSIBLE, ExprInfo, Scope, argument_info, classify, dotted, merge_branches, self_attribute
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
@@ -62,7 +62,7 @@ class ClassFacts:
     assignments: list[Assignment] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
     init_methods: frozenset[str] = frozenset()
-    has_getattr: bool = False
+    callback_methods: frozenset[str] = frozenset()
 
     def uses_of(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
@@ -82,6 +82,15 @@ def suppression_codes(lines: list[str], first: int, last: int) -> frozenset[str]
     return frozenset(codes) if found else None
 
 
+@dataclass
+class _Branches:
+    """Locals before an ``if`` and at the end of its body, to join with its ``else``."""
+
+    node: cst.If
+    before: dict[str, ExprInfo]
+    body: dict[str, ExprInfo] | None = None
+
+
 class _MethodScanner(cst.CSTVisitor):
     """Walks one method in source order; locals are tracked so later statements see them."""
 
@@ -94,8 +103,13 @@ class _MethodScanner(cst.CSTVisitor):
         self.positions = positions
         self.lines = lines
         self.no_grad: list[cst.With] = []
+        self.loops = 0
+        self.ifs: list[_Branches] = []
         self.super_seen = self.name != "__init__"
         self.self_calls: set[str] = set()
+        self.references: set[str] = set()
+        self._written: set[int] = set()
+        self._called: set[int] = set()
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.positions[node].start.line
@@ -108,6 +122,47 @@ class _MethodScanner(cst.CSTVisitor):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         return False
+
+    def visit_For(self, node: cst.CSTNode) -> None:
+        self.loops += 1
+
+    def leave_For(self, original_node: cst.CSTNode) -> None:
+        self.loops -= 1
+
+    visit_While = visit_Try = visit_Match = visit_For  # type: ignore[assignment]
+    leave_While = leave_Try = leave_Match = leave_For  # type: ignore[assignment]
+
+    def visit_If(self, node: cst.If) -> None:
+        """Each branch starts from the locals before the ``if``; ``leave_If`` joins them."""
+        if self.ifs and self.ifs[-1].node.orelse is node:  # an ``elif``: the outer body is done
+            self._start_else(self.ifs[-1])
+        self.ifs.append(_Branches(node, dict(self.scope.locals)))
+
+    def visit_Else(self, node: cst.Else) -> None:
+        if self.ifs and self.ifs[-1].node.orelse is node:
+            self._start_else(self.ifs[-1])
+
+    def _start_else(self, frame: _Branches) -> None:
+        frame.body = dict(self.scope.locals)
+        self.scope.locals.clear()
+        self.scope.locals.update(frame.before)
+
+    def leave_If(self, original_node: cst.If) -> None:
+        frame = self.ifs.pop()
+        other = frame.body if frame.body is not None else frame.before
+        current = self.scope.locals
+        for name in set(other) | set(current):
+            paths = [branch.get(name) or argument_info(name, self.scope) for branch in (other, current)]
+            known = [info for info in paths if info is not None]
+            current[name] = merge_branches(*known) if len(known) == 2 else known[0]
+
+    def _bind_local(self, name: str, info: ExprInfo) -> None:
+        """A local bound inside a loop or ``try`` may keep its earlier value: merge the two."""
+        if self.loops:
+            earlier = self.scope.locals.get(name) or argument_info(name, self.scope)
+            if earlier is not None:
+                info = merge_branches(earlier, info)
+        self.scope.locals[name] = info
 
     def visit_With(self, node: cst.With) -> None:
         for item in node.items:
@@ -141,7 +196,7 @@ class _MethodScanner(cst.CSTVisitor):
                 before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
                 suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
         elif isinstance(target, cst.Name):
-            self.scope.locals[target.value] = info if shape == "plain" else POSSIBLE
+            self._bind_local(target.value, info if shape == "plain" else POSSIBLE)
         elif isinstance(target, (cst.Tuple, cst.List)):
             values = statement.value if isinstance(statement, (cst.Assign, cst.AnnAssign)) else None
             elements = values.elements if isinstance(values, (cst.Tuple, cst.List)) else None
@@ -161,6 +216,7 @@ class _MethodScanner(cst.CSTVisitor):
                 self._use(owner, "requires-grad-unset" if unset else "requires-grad-set", target)
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        self._written.update(id(t.target) for t in node.targets)
         info = classify(node.value, self.scope)
         shape: TargetShape = "chained" if len(node.targets) > 1 else "plain"
         for target in node.targets:
@@ -169,10 +225,12 @@ class _MethodScanner(cst.CSTVisitor):
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is None:
             return
+        self._written.add(id(node.target))
         self._record(node.target, node, classify(node.value, self.scope), "plain")
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        attribute = self_attribute(node.target, self.scope.self_name)
+        target = node.target.value if isinstance(node.target, cst.Subscript) else node.target
+        attribute = self_attribute(target, self.scope.self_name)
         if attribute:
             self._use(attribute, "mutation", node)
 
@@ -185,9 +243,15 @@ class _MethodScanner(cst.CSTVisitor):
                 self._use(attribute, "del", node)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        owner = self_attribute(node.value, self.scope.self_name)
+        me = self.scope.self_name
+        owner = self_attribute(node.value, me)
         if owner and node.attr.value == "grad":
             self._use(owner, "grad-read", node)
+        attribute = self_attribute(node, me)
+        if attribute and id(node) not in self._written:
+            self._use(attribute, "read", node)
+            if id(node) not in self._called:
+                self.references.add(attribute)
 
     def visit_Call(self, node: cst.Call) -> None:
         me = self.scope.self_name
@@ -199,6 +263,7 @@ class _MethodScanner(cst.CSTVisitor):
         if not isinstance(func, cst.Attribute):
             return
         method = func.attr.value
+        self._called.add(id(func))
         if isinstance(func.value, cst.Name) and func.value.value == me:
             self.self_calls.add(method)
         elif method == "__init__" and self._is_super_init(func.value):
@@ -244,6 +309,10 @@ class _MethodScanner(cst.CSTVisitor):
             suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
 
 
+def _decorator_name(decorator: cst.Decorator) -> str:
+    return dotted(decorator.decorator) or ""
+
+
 def _is_plain_method(node: cst.FunctionDef) -> bool:
     decorators = {d.decorator.value for d in node.decorators if isinstance(d.decorator, cst.Name)}
     return bool(node.params.params) and not decorators & {"staticmethod", "classmethod"}
@@ -263,10 +332,10 @@ def _argument_kinds(node: cst.FunctionDef, scope_imports: Scope) -> tuple[frozen
     return frozenset(tensors), frozenset(others)
 
 
-def _init_reachable(calls: dict[str, set[str]]) -> frozenset[str]:
-    """``__init__`` plus every method it calls on self, transitively."""
+def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
+    """The ``roots`` plus every method they call on self, transitively."""
     reached: set[str] = set()
-    pending = ["__init__"]
+    pending = list(roots)
     while pending:
         name = pending.pop()
         if name in reached or name not in calls:
@@ -280,6 +349,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
                   positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> ClassFacts:
     facts = ClassFacts(summary=summary)
     calls: dict[str, set[str]] = {}
+    references: set[str] = set()
     for item in node.body.body:
         if not isinstance(item, cst.FunctionDef) or not _is_plain_method(item):
             continue
@@ -289,7 +359,11 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
         scanner = _MethodScanner(facts, item, scope, positions, lines)
         item.visit(scanner)
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
-    facts.init_methods = _init_reachable(calls)
+        references |= scanner.references
+    facts.init_methods = _reachable(calls, "__init__")
+    properties = {item.name.value for item in node.body.body if isinstance(item, cst.FunctionDef)
+                  and any(_decorator_name(d).endswith(("property", ".setter")) for d in item.decorators)}
+    facts.callback_methods = _reachable(calls, *(references & calls.keys() - properties))
     return facts
 
 

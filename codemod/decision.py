@@ -176,6 +176,10 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
                             "'torch.FloatTensor' as parameter")
     for use in facts.uses_of(attribute, ".numpy()", ".tolist()", ".cpu()"):
         refusals.append(f"used on the CPU on purpose: {use.kind} in {use.method}() (line {use.line})")
+    reads = [u for u in facts.uses_of(attribute, "read") if u.method not in facts.init_methods]
+    if reads and all(u.method in facts.callback_methods for u in reads):
+        refusals.append(f"read only in {reads[0].method}(), which the class hands out as a callback (such as a "
+                        "DataLoader collate_fn): it runs on the data-loading side, where the tensor must stay on the CPU")
     if action == "parameter":
         for use in facts.uses_of(attribute, "mutation"):
             if use.method not in facts.init_methods and not use.in_no_grad:
@@ -258,6 +262,9 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
     refusals = _refusals(attribute, effective, tensors, others, facts, index, aliases, submodules)
     if action == "skip":
         status = "ambiguous"
+    elif not [u for u in facts.uses_of(attribute, "read") if u.method not in facts.init_methods]:
+        status, action = "ambiguous", "skip"
+        reasons.append("never read outside __init__ in this class: registering it changes nothing nnreg can see")
     suppressed = [a.suppressed for a in tensors if a.suppressed is not None]
     if any(not codes or code in codes for codes in suppressed):
         status, action = "suppressed", "skip"
@@ -276,7 +283,9 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
     edits: list[Edit] = []
     if action != "skip":
         rewritten = tensors + (nones if action == "buffer" else [])
-        edits = [Edit(a.statement, attribute, a.self_name, action, bool(persistent)) for a in rewritten]  # type: ignore[arg-type]
+        class_name = facts.summary.qualname.rsplit(".", 1)[-1]
+        edits = [Edit(a.statement, attribute, class_name, a.self_name, action, bool(persistent))  # type: ignore[arg-type]
+                 for a in rewritten]
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
                    confidence=confidence, status=status, reasons=reasons, edits=edits)  # type: ignore[arg-type]

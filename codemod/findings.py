@@ -19,6 +19,7 @@ class Edit:
 
     statement: cst.Assign | cst.AnnAssign
     attribute: str
+    class_name: str
     self_name: str
     kind: Literal["parameter", "buffer"]
     persistent: bool

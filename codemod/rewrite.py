@@ -54,6 +54,13 @@ def _wrap(value: cst.BaseExpression, func: cst.BaseExpression, *extra: cst.Arg) 
     return cst.Call(func=func, args=[cst.Arg(value=value), *extra])
 
 
+def runtime_name(attribute: str, class_name: str) -> str:
+    """The name Python really stores: ``self.__x`` in class ``_Net`` is ``_Net__x`` (name mangling)."""
+    if attribute.startswith("__") and not attribute.endswith("__") and class_name.strip("_"):
+        return f"_{class_name.lstrip('_')}{attribute}"
+    return attribute
+
+
 def _no_space_equal() -> cst.AssignEqual:
     return cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
@@ -82,7 +89,7 @@ class _Rewriter(cst.CSTTransformer):
         if self.buffer_style == "nn.Buffer" and not is_none:
             return updated.with_changes(value=_wrap(value, self.buffer, self._persistent_arg(edit)))
         register = cst.Attribute(value=cst.Name(edit.self_name), attr=cst.Name("register_buffer"))
-        name = cst.SimpleString(f"{self.quote}{edit.attribute}{self.quote}")
+        name = cst.SimpleString(f"{self.quote}{runtime_name(edit.attribute, edit.class_name)}{self.quote}")
         call = cst.Call(func=register, args=[cst.Arg(value=name), cst.Arg(value=value), self._persistent_arg(edit)])
         return cst.Expr(value=call, semicolon=updated.semicolon)
 

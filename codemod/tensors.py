@@ -395,10 +395,14 @@ def _classify_name(node: cst.Name, scope: Scope) -> ExprInfo:
     if name in scope.locals:
         info = scope.locals[name]
         return replace(info, alias_of=f"local variable {name}") if info.is_tensor else info
+    return argument_info(name, scope) or POSSIBLE
+
+
+def argument_info(name: str, scope: Scope) -> ExprInfo | None:
+    """What a method argument holds on entry: a tensor when annotated as one; None for non-arguments."""
     if name in scope.tensor_args:
-        return ExprInfo("tensor", source=f"argument {name}", from_argument=name,
-                        alias_of=f"argument {name}")
-    return POSSIBLE
+        return ExprInfo("tensor", source=f"argument {name}", from_argument=name, alias_of=f"argument {name}")
+    return POSSIBLE if name in scope.other_args else None
 
 
 def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
@@ -407,6 +411,8 @@ def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
         return replace(scope.self_tensors[chain], refs=frozenset({chain}), alias_of=f"self.{chain}")
     if chain is not None:
         head, _, rest = chain.partition(".")
+        if rest and chain.rsplit(".", 1)[1] in NON_TENSOR_ATTRIBUTES:
+            return OTHER  # self.p.shape, self.p.device: metadata, not the tensor
         if head in scope.self_modules and rest in LAYER_TENSORS:
             return ExprInfo("tensor", source=f"self.{chain}", refs=frozenset({chain}), alias_of=f"self.{chain}")
         return ExprInfo("possible", refs=frozenset({chain}), alias_of=f"self.{chain}")
@@ -459,12 +465,13 @@ def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
                            refs=frozenset().union(*(i.refs for i in infos)))
         return OTHER if identity else POSSIBLE
     if isinstance(node, cst.IfExp):
-        return _classify_branches(classify(node.body, scope), classify(node.orelse, scope))
+        return merge_branches(classify(node.body, scope), classify(node.orelse, scope))
     return POSSIBLE
 
 
-def _classify_branches(body: ExprInfo, orelse: ExprInfo) -> ExprInfo:
-    """``a if c else b``: a tensor only when every branch is a tensor or None."""
+def merge_branches(body: ExprInfo, orelse: ExprInfo) -> ExprInfo:
+    """The value of ``a if c else b`` (or a name bound on two paths): a tensor only when every path
+    gives a tensor or None."""
     kinds = {body.kind, orelse.kind}
     if kinds == {"tensor"}:
         return replace(body, init=_merge_init(body.init, orelse.init), dtype=_merge_dtype(body.dtype, orelse.dtype),

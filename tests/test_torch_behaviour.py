@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from codemod.rewrite import runtime_name
 from conftest import CASES, Case
 
 torch = pytest.importorskip("torch")
@@ -73,7 +74,8 @@ def test_rewrite_preserves_behaviour_and_registers(case: Case, relative: Path, i
         torch.manual_seed(1)
         inputs = make_inputs()
         torch.testing.assert_close(after(*inputs), before(*inputs), rtol=0, atol=0, equal_nan=True)
-        for attribute, action, persistent in fixed.get(type(after).__qualname__, []):
+        for written, action, persistent in fixed.get(type(after).__qualname__, []):
+            attribute = runtime_name(written, type(after).__name__)  # self.__x is stored as _Class__x
             if getattr(after, attribute) is None:
                 continue
             assert attribute not in before._parameters and attribute not in before._buffers
@@ -83,9 +85,10 @@ def test_rewrite_preserves_behaviour_and_registers(case: Case, relative: Path, i
                 assert (attribute in after.state_dict()) == (persistent == "True")
             assert getattr(copy.deepcopy(after).to("meta"), attribute).device.type == "meta"
             assert getattr(copy.deepcopy(before).to("meta"), attribute).device.type == "cpu"
-            verified.add((type(after).__qualname__, attribute))
+            verified.add((type(after).__qualname__, written))
         added = set(after.state_dict()) - set(before.state_dict())
-        expected_new = {a for a, action, p in fixed.get(type(after).__qualname__, [])
-                        if (action == "parameter" or p == "True") and getattr(after, a) is not None}
+        expected_new = {runtime_name(a, type(after).__name__) for a, action, p in fixed.get(type(after).__qualname__, [])
+                        if (action == "parameter" or p == "True")
+                        and getattr(after, runtime_name(a, type(after).__name__)) is not None}
         assert added == expected_new
     assert verified == {(qualname, a) for qualname, items in fixed.items() for a, _, _ in items}
