@@ -18,13 +18,14 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
-from .tensors import POSSIBLE, ExprInfo, Scope, argument_info, classify, dotted, merge_branches, self_attribute
+from .tensors import POSSIBLE, ExprInfo, Scope, argument_info, classify, merge_branches, self_attribute
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                               "torch.autograd.grad_mode.no_grad"})
 TENSOR_TYPES = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})
 CPU_ONLY_METHODS = frozenset({"numpy", "tolist", "cpu"})
+DATA_LOADING_KEYWORDS = frozenset({"collate_fn", "worker_init_fn"})
 _SUPPRESSION = re.compile(r"#\s*(?:nnreg:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)")
 
 
@@ -62,7 +63,7 @@ class ClassFacts:
     assignments: list[Assignment] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
     init_methods: frozenset[str] = frozenset()
-    callback_methods: frozenset[str] = frozenset()
+    data_loading_methods: frozenset[str] = frozenset()
 
     def uses_of(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
@@ -107,9 +108,8 @@ class _MethodScanner(cst.CSTVisitor):
         self.ifs: list[_Branches] = []
         self.super_seen = self.name != "__init__"
         self.self_calls: set[str] = set()
-        self.references: set[str] = set()
+        self.data_loaders: set[str] = set()
         self._written: set[int] = set()
-        self._called: set[int] = set()
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.positions[node].start.line
@@ -250,10 +250,9 @@ class _MethodScanner(cst.CSTVisitor):
         attribute = self_attribute(node, me)
         if attribute and id(node) not in self._written:
             self._use(attribute, "read", node)
-            if id(node) not in self._called:
-                self.references.add(attribute)
 
     def visit_Call(self, node: cst.Call) -> None:
+        self._data_loading_callbacks(node)
         me = self.scope.self_name
         func = node.func
         if isinstance(func, cst.Name) and func.value == "setattr" and node.args:
@@ -263,7 +262,6 @@ class _MethodScanner(cst.CSTVisitor):
         if not isinstance(func, cst.Attribute):
             return
         method = func.attr.value
-        self._called.add(id(func))
         if isinstance(func.value, cst.Name) and func.value.value == me:
             self.self_calls.add(method)
         elif method == "__init__" and self._is_super_init(func.value):
@@ -291,6 +289,15 @@ class _MethodScanner(cst.CSTVisitor):
             if attribute:
                 self._use(attribute, "nn-init", node)
 
+    def _data_loading_callbacks(self, node: cst.Call) -> None:
+        """Methods handed to data loading (``collate_fn=self._sample``) run on the CPU side."""
+        to_data = (self.scope.qualified(node.func) or "").startswith("torch.utils.data.")
+        for arg in node.args:
+            method = self_attribute(arg.value, self.scope.self_name)
+            keyword = arg.keyword.value if arg.keyword else None
+            if method and (to_data or keyword in DATA_LOADING_KEYWORDS):
+                self.data_loaders.add(method)
+
     def _is_super_init(self, receiver: cst.BaseExpression) -> bool:
         if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Name):
             return receiver.func.value == "super"
@@ -307,10 +314,6 @@ class _MethodScanner(cst.CSTVisitor):
             line=start.start.line, column=start.start.column, shape="setattr",
             before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
             suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
-
-
-def _decorator_name(decorator: cst.Decorator) -> str:
-    return dotted(decorator.decorator) or ""
 
 
 def _is_plain_method(node: cst.FunctionDef) -> bool:
@@ -349,7 +352,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
                   positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> ClassFacts:
     facts = ClassFacts(summary=summary)
     calls: dict[str, set[str]] = {}
-    references: set[str] = set()
+    data_loaders: set[str] = set()
     for item in node.body.body:
         if not isinstance(item, cst.FunctionDef) or not _is_plain_method(item):
             continue
@@ -359,11 +362,9 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
         scanner = _MethodScanner(facts, item, scope, positions, lines)
         item.visit(scanner)
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
-        references |= scanner.references
+        data_loaders |= scanner.data_loaders
     facts.init_methods = _reachable(calls, "__init__")
-    properties = {item.name.value for item in node.body.body if isinstance(item, cst.FunctionDef)
-                  and any(_decorator_name(d).endswith(("property", ".setter")) for d in item.decorators)}
-    facts.callback_methods = _reachable(calls, *(references & calls.keys() - properties))
+    facts.data_loading_methods = _reachable(calls, *(data_loaders & calls.keys()))
     return facts
 
 

@@ -177,9 +177,9 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
     for use in facts.uses_of(attribute, ".numpy()", ".tolist()", ".cpu()"):
         refusals.append(f"used on the CPU on purpose: {use.kind} in {use.method}() (line {use.line})")
     reads = [u for u in facts.uses_of(attribute, "read") if u.method not in facts.init_methods]
-    if reads and all(u.method in facts.callback_methods for u in reads):
-        refusals.append(f"read only in {reads[0].method}(), which the class hands out as a callback (such as a "
-                        "DataLoader collate_fn): it runs on the data-loading side, where the tensor must stay on the CPU")
+    if reads and all(u.method in facts.data_loading_methods for u in reads):
+        refusals.append(f"read only in {reads[0].method}(), which runs in data loading (a collate_fn or a "
+                        "torch.utils.data callback): the tensor must stay on the CPU there")
     if action == "parameter":
         for use in facts.uses_of(attribute, "mutation"):
             if use.method not in facts.init_methods and not use.in_no_grad:
