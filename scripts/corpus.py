@@ -1,6 +1,7 @@
 """Download pinned distributions from PyPI and unpack their sources; nothing is vendored.
 
-    python scripts/corpus.py timm==1.0.31 transformers==5.23.0   # prints the unpacked source roots
+    python scripts/corpus.py timm==1.0.31 transformers==5.23.0           # prints the unpacked roots
+    python scripts/corpus.py --check timm==1.0.31 transformers==5.23.0   # also runs `nnreg check` on each
 
 Wheels are zip files: they are unpacked into ``.corpora/<name>-<version>/`` (ignored by git) once
 and reused afterwards.
@@ -9,9 +10,12 @@ and reused afterwards.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
+import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 CACHE = Path(__file__).resolve().parent.parent / ".corpora"
@@ -39,13 +43,28 @@ def fetch(requirement: str, cache: Path = CACHE) -> Path:
     return target
 
 
+def check(root: Path) -> str:
+    """Run ``nnreg check --format json`` on an unpacked tree: counts per action and status, and time."""
+    start = time.perf_counter()
+    result = subprocess.run(["nnreg", "check", "--format", "json", "-q", "."], cwd=root, capture_output=True)
+    elapsed = time.perf_counter() - start
+    report = json.loads(result.stdout)
+    counts = Counter(f"{f['action']}/{f['status']}" for f in report["findings"])
+    summary = report["summary"]
+    return (f"{root.name}: {summary['files']} files, {summary['findings']} findings "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}), "
+            f"{len(report['errors'])} errors, {elapsed:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("requirements", nargs="+", help="pinned distributions, e.g. timm==1.0.31")
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--check", action="store_true", help="run nnreg check on each tree and summarise")
     args = parser.parse_args()
     for requirement in args.requirements:
-        print(fetch(requirement, args.cache))
+        root = fetch(requirement, args.cache)
+        print(check(root) if args.check else root)
 
 
 if __name__ == "__main__":
