@@ -18,12 +18,12 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
+from .torchapi import TENSOR_TYPES
 from .tensors import POSSIBLE, ExprInfo, Scope, argument_info, classify, merge_branches, self_attribute
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                               "torch.autograd.grad_mode.no_grad"})
-TENSOR_TYPES = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})
 CPU_ONLY_METHODS = frozenset({"numpy", "tolist", "cpu"})
 DATA_LOADING_KEYWORDS = frozenset({"collate_fn", "worker_init_fn"})
 _SUPPRESSION = re.compile(r"#\s*(?:nnreg:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)")

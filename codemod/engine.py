@@ -55,12 +55,17 @@ def _load(path: Path, root: Path, data: bytes | None) -> _Loaded:
     return _Loaded(result, source, summarise(path, tree))
 
 
-def _analyse(loaded: _Loaded, index: ClassIndex, options: Options) -> None:
+def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
+    """Stage 1's verdict: only a module class that may assign a tensor to ``self`` can hold a finding."""
+    return any(c.may_hold_tensor and index.is_module_class(c) for c in summary.classes.values())
+
+
+def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, prefilter: bool) -> None:
     """Stage 2 for one file: libcst facts, decisions and the rewritten source."""
     result, source, summary = loaded.result, loaded.source, loaded.summary
-    if source is None or summary is None or "torch" not in source.text:
+    if source is None or summary is None:
         return
-    if not any(index.is_module_class(c) for c in summary.classes.values()):
+    if prefilter and not needs_libcst(summary, index):
         return
     try:
         module = cst.parse_module(source.data)
@@ -96,8 +101,12 @@ def _analyse(loaded: _Loaded, index: ClassIndex, options: Options) -> None:
     result.fixed = fixed.bytes
 
 
-def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, bytes] | None = None) -> list[FileResult]:
-    """Analyse every path (or the one stdin source) and return per-file results in path order."""
+def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, bytes] | None = None,
+        prefilter: bool = True) -> list[FileResult]:
+    """Analyse every path (or the one stdin source) and return per-file results in path order.
+
+    ``prefilter=False`` runs libcst on every file: the slow reference the cheap stage must match.
+    """
     index = ClassIndex(options.module_bases)
     loaded = [_load(path, root, None) for path in paths]
     if stdin is not None:
@@ -106,5 +115,5 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
         if item.summary is not None:
             index.add(item.summary)
     for item in loaded:
-        _analyse(item, index, options)
+        _analyse(item, index, options, prefilter)
     return [item.result for item in loaded]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from .files import SourceError, read_source
 from .imports import ImportTable, build_import_table, dotted_name, module_name_for
+from .prefilter import may_hold_tensor
+from .torchapi import BUFFER_FACTORIES, PARAMETER_FACTORIES
 
 KNOWN_MODULE_BASES = (
     "lightning.pytorch.LightningModule",
@@ -27,11 +29,6 @@ KNOWN_MODULE_BASES = (
 # Names under torch.nn that are not module classes.
 _NOT_MODULES = ("torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.parameter.", "torch.nn.init.",
                 "torch.nn.functional.", "torch.nn.utils.")
-PARAMETER_FACTORIES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter",
-                                 "torch.nn.UninitializedParameter",
-                                 "torch.nn.parameter.UninitializedParameter"})
-BUFFER_FACTORIES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer",
-                              "torch.nn.UninitializedBuffer", "torch.nn.parameter.UninitializedBuffer"})
 DEVICE_MANAGING_METHODS = frozenset({"_apply", "to", "cuda", "__setattr__"})
 
 
@@ -46,6 +43,7 @@ class ClassSummary:
     members: frozenset[str]
     parameters: frozenset[str]
     buffers: frozenset[str]
+    may_hold_tensor: bool = True
 
     @property
     def qualified(self) -> str:
@@ -123,7 +121,8 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
             members.add(item.target.id)
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
-                        members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers))
+                        members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
+                        may_hold_tensor=may_hold_tensor(node, imports))
 
 
 def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:

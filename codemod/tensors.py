@@ -11,46 +11,16 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import libcst as cst
+
 from .imports import ImportTable
-from .index import BUFFER_FACTORIES, PARAMETER_FACTORIES
+from .torchapi import (BUFFER_FACTORIES, DETERMINISTIC, EMPTY, FILL, FLOATING, INTEGER_RESULT, LAYER_TENSORS,
+                       LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM, TENSOR_SUBMODULES, VARIABLE,
+                       is_module_constructor, returns_tensor)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
 Init = Literal["random", "empty", "fill", "deterministic"]
 
-RANDOM = frozenset({"rand", "randn", "randint", "randperm", "normal", "rand_like", "randn_like",
-                    "randint_like", "bernoulli", "multinomial", "poisson"})
-EMPTY = frozenset({"empty", "empty_like", "empty_strided", "Tensor"})
-FILL = frozenset({"zeros", "ones", "full", "zeros_like", "ones_like", "full_like"})
-DETERMINISTIC = frozenset({"eye", "arange", "range", "linspace", "logspace", "tril", "triu", "tensor",
-                           "as_tensor", "asarray", "from_numpy", "hann_window", "hamming_window",
-                           "blackman_window", "bartlett_window", "kaiser_window", "tril_indices",
-                           "triu_indices", "meshgrid", "cartesian_prod", "combinations"})
-# Functions of torch that return one tensor; the dtype follows their first tensor argument.
-SAME_DTYPE = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "flip",
-                        "roll", "diag", "diagflat", "diag_embed", "kron", "outer", "ger", "matmul", "mm",
-                        "bmm", "einsum", "where", "clamp", "clip", "abs", "neg", "cumsum", "cumprod",
-                        "repeat_interleave", "tile", "transpose", "permute", "reshape", "flatten",
-                        "squeeze", "unsqueeze", "clone", "masked_fill", "index_select", "gather",
-                        "scatter", "narrow", "block_diag", "t", "max", "min", "maximum", "minimum",
-                        "sum", "prod", "square", "pow", "mul", "add", "sub", "fmod", "remainder"})
-FLOATING = frozenset({"exp", "exp2", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin",
-                      "acos", "atan", "atan2", "sinh", "cosh", "tanh", "sigmoid", "sqrt", "rsqrt",
-                      "reciprocal", "softmax", "log_softmax", "erf", "erfinv", "mean", "std", "var",
-                      "div", "true_divide", "polar", "complex", "view_as_real", "view_as_complex",
-                      "floor", "ceil", "round", "trunc", "sign", "lerp", "cdist", "norm", "logsumexp",
-                      "sinc", "deg2rad", "rad2deg", "hypot"})
-INTEGER_RESULT = frozenset({"randint", "randperm", "tril_indices", "triu_indices", "argsort", "argmax",
-                            "argmin", "bucketize", "searchsorted", "nonzero", "bincount"})
-LEGACY_TYPES: dict[str, Dtype | None] = {
-    "Tensor": None, "FloatTensor": "float", "DoubleTensor": "float64", "HalfTensor": "float",
-    "BFloat16Tensor": "float", "LongTensor": "int", "IntTensor": "int", "ShortTensor": "int",
-    "CharTensor": "int", "ByteTensor": "int", "BoolTensor": "bool",
-}
-NOT_TENSORS = frozenset({"torch.device", "torch.Size", "torch.dtype", "torch.Generator", "torch.finfo",
-                         "torch.iinfo", "torch.get_default_dtype", "torch.is_tensor", "torch.numel",
-                         "torch.cuda.is_available", "torch.chunk", "torch.split", "torch.unbind",
-                         "torch.tensor_split"})
 DTYPES: dict[str, Dtype] = {
     **{name: "int" for name in ("long", "int64", "int", "int32", "int16", "short", "int8", "uint8",
                                 "uint16", "uint32", "uint64")},
@@ -75,8 +45,6 @@ TENSOR_OR_TUPLE_METHODS = frozenset({"sort", "topk", "max", "min", "kthvalue", "
 NON_TENSOR_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad",
                                    "grad_fn", "is_leaf", "layout", "names", "itemsize", "nbytes"})
 VIEW_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
-# Tensors that torch.nn layers register: ``self.proj.weight`` is a Parameter when ``self.proj`` is a layer.
-LAYER_TENSORS = frozenset({"weight", "bias", "running_mean", "running_var"})
 
 
 @dataclass(frozen=True)
@@ -270,9 +238,11 @@ def _refs_of_args(call: cst.Call, scope: Scope) -> frozenset[str]:
 def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
     """A call of ``torch.<name>`` (or a torch submodule function) known to return a tensor."""
     source = f"torch.{name}"
+    if not returns_tensor(source):
+        return replace(POSSIBLE, refs=_refs_of_args(call, scope))
     short = name.rsplit(".", 1)[-1]
     refs = _refs_of_args(call, scope)
-    if short in LEGACY_TYPES and "." not in name:
+    if short in LEGACY_TYPES:
         first = call.args[0].value if call.args else None
         init: Init = "deterministic" if isinstance(first, (cst.List, cst.Tuple)) else "empty"
         return ExprInfo("tensor", source=source, dtype=LEGACY_TYPES[short], init=init, refs=refs)
@@ -290,17 +260,15 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
         info = _deterministic(short, call, scope, arg, source, refs)
     elif short in INTEGER_RESULT:
         info = ExprInfo("tensor", source=source, dtype="int", init=arg.init if arg else None, refs=refs)
-    elif short in FLOATING or name.startswith(("fft.", "linalg.", "special.", "nn.functional.")):
+    elif short in FLOATING or name.startswith(TENSOR_SUBMODULES):
         dtype = arg.dtype if arg and arg.dtype in ("float64", "complex") else "float"
         info = ExprInfo("tensor", source=source, dtype=dtype, init=arg.init if arg else None, refs=refs,
                         requires_grad=arg.requires_grad if arg else None)
-    elif short in SAME_DTYPE:
+    else:  # SAME_DTYPE: the result follows the first tensor argument
         info = ExprInfo("tensor", source=source, dtype=arg.dtype if arg else None,
                         init=arg.init if arg else None, refs=refs,
                         requires_grad=arg.requires_grad if arg else None,
                         detached=arg.detached if arg else False, on_cpu=arg.on_cpu if arg else False)
-    else:
-        return replace(POSSIBLE, refs=refs)
     return _call_options(call, scope, info)
 
 
@@ -337,12 +305,12 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
             return ExprInfo("registered", source=qualified)
         if qualified.startswith("numpy.") or qualified in NOT_TENSORS:
             return ExprInfo("other", source=qualified)
-        if qualified in ("torch.autograd.Variable", "torch.autograd.variable.Variable"):
+        if qualified in VARIABLE:
             inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
             return _call_options(call, scope, replace(inner, source=qualified)) if inner.is_tensor else inner
         if qualified.startswith("torch.nn.functional."):
             return _torch_function("nn.functional." + qualified.rsplit(".", 1)[-1], call, scope)
-        if qualified.startswith("torch.nn.") and qualified.rsplit(".", 1)[-1][:1].isupper():
+        if is_module_constructor(qualified):
             return ExprInfo("module", source=qualified)
         if qualified.startswith("torch."):
             return _torch_function(qualified[len("torch."):], call, scope)

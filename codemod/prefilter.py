@@ -1,0 +1,131 @@
+"""The cheap stage's candidate test: can this class hold a finding at all?
+
+libcst only runs on files where some module class passes this test, so it must never say no where
+the full analysis (``tensors.classify``) could find a tensor. It over-approximates that classifier
+on the :mod:`ast` tree already parsed for the class index: order and branches are ignored, a value
+is "tensor-like" when it can reach a torch call, a tensor-annotated argument, a local or attribute
+assigned such a value anywhere in the class, or a registered tensor of a torch layer.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .imports import ImportTable, dotted_name
+from .torchapi import (BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, TENSOR_TYPES, is_module_constructor,
+                       returns_tensor)
+
+_REGISTERED = PARAMETER_FACTORIES | BUFFER_FACTORIES
+
+
+class _Taint:
+    """Names and attributes that may hold tensors, grown to a fixed point over the class."""
+
+    def __init__(self, imports: ImportTable, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]) -> None:
+        self.imports = imports
+        self.methods = methods
+        self.attributes: set[str] = set()
+        self.modules: set[str] = set()
+        self.locals: dict[str, set[str]] = {m.name: self._tensor_arguments(m) for m in methods}
+
+    def _tensor_arguments(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+        names = set()
+        for arg in method.args.args + method.args.kwonlyargs + method.args.posonlyargs:
+            annotation = self.imports.resolve(dotted_name(arg.annotation)) if arg.annotation else None
+            if annotation in TENSOR_TYPES:
+                names.add(arg.arg)
+        return names
+
+    def tensor_like(self, node: ast.expr | None, me: str, local: set[str]) -> bool:
+        if node is None:
+            return False
+        if isinstance(node, ast.Call):
+            qualified = self.imports.resolve(dotted_name(node.func))
+            if qualified:  # registered tensors count: expressions on them are tensors too
+                return returns_tensor(qualified) or qualified in _REGISTERED
+            return isinstance(node.func, ast.Attribute) and self.tensor_like(node.func.value, me, local)
+        if isinstance(node, ast.Name):
+            return node.id in local
+        if isinstance(node, ast.Attribute):
+            chain = dotted_name(node)
+            if chain and chain.startswith(me + "."):
+                head, _, rest = chain[len(me) + 1:].partition(".")
+                return head in self.attributes or (head in self.modules and rest in LAYER_TENSORS)
+            return self.tensor_like(node.value, me, local)
+        if isinstance(node, (ast.Subscript, ast.Starred)):
+            return self.tensor_like(node.value, me, local)
+        if isinstance(node, ast.BinOp):
+            return self.tensor_like(node.left, me, local) or self.tensor_like(node.right, me, local)
+        if isinstance(node, ast.UnaryOp):
+            return not isinstance(node.op, ast.Not) and self.tensor_like(node.operand, me, local)
+        if isinstance(node, ast.Compare):
+            return any(self.tensor_like(n, me, local) for n in [node.left, *node.comparators])
+        if isinstance(node, ast.IfExp):
+            return self.tensor_like(node.body, me, local) or self.tensor_like(node.orelse, me, local)
+        return False
+
+    def grow(self) -> None:
+        """Spread taint through assignments until nothing changes."""
+        changed = True
+        while changed:
+            changed = False
+            for method, me, target, value in self.assignments():
+                if not self.tensor_like(value, me, self.locals[method.name]):
+                    continue
+                if isinstance(target, ast.Name) and target.id not in self.locals[method.name]:
+                    self.locals[method.name].add(target.id)
+                    changed = True
+                attribute = _self_attribute(target, me)
+                if attribute and attribute not in self.attributes:
+                    self.attributes.add(attribute)
+                    changed = True
+
+    def assignments(self):
+        for method in self.methods:
+            if not method.args.args:
+                continue
+            me = method.args.args[0].arg
+            for node in ast.walk(method):
+                if isinstance(node, ast.Assign):
+                    for target in node.targets:
+                        yield method, me, target, node.value
+                elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                    yield method, me, node.target, node.value
+                elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                      and len(node.args) >= 3):
+                    yield method, me, ast.Attribute(value=node.args[0], attr="<setattr>"), node.args[2]
+
+
+def _self_attribute(target: ast.expr, me: str) -> str | None:
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == me:
+        return target.attr
+    return None
+
+
+def may_hold_tensor(node: ast.ClassDef, imports: ImportTable) -> bool:
+    """True when some method assigns ``self.X`` (directly, in a tuple, chained or by ``setattr``) a
+    value that could be a tensor."""
+    methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    taint = _Taint(imports, methods)
+    for method, me, target, value in taint.assignments():
+        if (_self_attribute(target, me) and isinstance(value, ast.Call)
+                and is_module_constructor(imports.resolve(dotted_name(value.func)) or "")):
+            taint.modules.add(target.attr)  # type: ignore[union-attr]
+    taint.grow()
+    for method, me, target, value in taint.assignments():
+        targets = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+        values = value.elts if isinstance(value, (ast.Tuple, ast.List)) and isinstance(target, (ast.Tuple, ast.List)) else [value]
+        if any(_self_attribute(t, me) for t in targets) and any(
+                _candidate(v, taint, me, taint.locals[method.name]) for v in values):
+            return True
+    return False
+
+
+def _candidate(value: ast.expr, taint: _Taint, me: str, local: set[str]) -> bool:
+    """Could the full analysis classify this assigned value as a (not yet registered) tensor?"""
+    if isinstance(value, ast.Call) and taint.imports.resolve(dotted_name(value.func)) in _REGISTERED:
+        return False
+    if isinstance(value, ast.IfExp):  # a tensor only when each branch is a tensor or None
+        branches = [b for b in (value.body, value.orelse) if not (isinstance(b, ast.Constant) and b.value is None)]
+        return bool(branches) and all(_candidate(b, taint, me, local) for b in branches)
+    return taint.tensor_like(value, me, local)

@@ -1,0 +1,72 @@
+"""Facts about the torch API that several stages share (see PYTORCH-FACTS.md)."""
+
+from __future__ import annotations
+
+PARAMETER_FACTORIES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter",
+                                 "torch.nn.UninitializedParameter",
+                                 "torch.nn.parameter.UninitializedParameter"})
+BUFFER_FACTORIES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer",
+                              "torch.nn.UninitializedBuffer", "torch.nn.parameter.UninitializedBuffer"})
+# Tensors that torch.nn layers register: ``self.proj.weight`` is a Parameter when ``self.proj`` is a layer.
+LAYER_TENSORS = frozenset({"weight", "bias", "running_mean", "running_var"})
+
+
+def is_module_constructor(qualified: str) -> bool:
+    """``torch.nn.Linear`` and the like: a class under torch.nn that builds a module, not a tensor."""
+    return (qualified.startswith("torch.nn.") and qualified.rsplit(".", 1)[-1][:1].isupper()
+            and qualified not in PARAMETER_FACTORIES | BUFFER_FACTORIES)
+
+# What torch functions return, by name under ``torch.``: the static classifier and the cheap
+# stage's candidate test both read these, so they agree on what can be a tensor.
+RANDOM = frozenset({"rand", "randn", "randint", "randperm", "normal", "rand_like", "randn_like",
+                    "randint_like", "bernoulli", "multinomial", "poisson"})
+EMPTY = frozenset({"empty", "empty_like", "empty_strided", "Tensor"})
+FILL = frozenset({"zeros", "ones", "full", "zeros_like", "ones_like", "full_like"})
+DETERMINISTIC = frozenset({"eye", "arange", "range", "linspace", "logspace", "tril", "triu", "tensor",
+                           "as_tensor", "asarray", "from_numpy", "hann_window", "hamming_window",
+                           "blackman_window", "bartlett_window", "kaiser_window", "tril_indices",
+                           "triu_indices", "meshgrid", "cartesian_prod", "combinations"})
+# Functions of torch that return one tensor; the dtype follows their first tensor argument.
+SAME_DTYPE = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "flip",
+                        "roll", "diag", "diagflat", "diag_embed", "kron", "outer", "ger", "matmul", "mm",
+                        "bmm", "einsum", "where", "clamp", "clip", "abs", "neg", "cumsum", "cumprod",
+                        "repeat_interleave", "tile", "transpose", "permute", "reshape", "flatten",
+                        "squeeze", "unsqueeze", "clone", "masked_fill", "index_select", "gather",
+                        "scatter", "narrow", "block_diag", "t", "max", "min", "maximum", "minimum",
+                        "sum", "prod", "square", "pow", "mul", "add", "sub", "fmod", "remainder"})
+FLOATING = frozenset({"exp", "exp2", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin",
+                      "acos", "atan", "atan2", "sinh", "cosh", "tanh", "sigmoid", "sqrt", "rsqrt",
+                      "reciprocal", "softmax", "log_softmax", "erf", "erfinv", "mean", "std", "var",
+                      "div", "true_divide", "polar", "complex", "view_as_real", "view_as_complex",
+                      "floor", "ceil", "round", "trunc", "sign", "lerp", "cdist", "norm", "logsumexp",
+                      "sinc", "deg2rad", "rad2deg", "hypot"})
+INTEGER_RESULT = frozenset({"randint", "randperm", "tril_indices", "triu_indices", "argsort", "argmax",
+                            "argmin", "bucketize", "searchsorted", "nonzero", "bincount"})
+LEGACY_TYPES: dict[str, str | None] = {
+    "Tensor": None, "FloatTensor": "float", "DoubleTensor": "float64", "HalfTensor": "float",
+    "BFloat16Tensor": "float", "LongTensor": "int", "IntTensor": "int", "ShortTensor": "int",
+    "CharTensor": "int", "ByteTensor": "int", "BoolTensor": "bool",
+}
+NOT_TENSORS = frozenset({"torch.device", "torch.Size", "torch.dtype", "torch.Generator", "torch.finfo",
+                         "torch.iinfo", "torch.get_default_dtype", "torch.is_tensor", "torch.numel",
+                         "torch.cuda.is_available", "torch.chunk", "torch.split", "torch.unbind",
+                         "torch.tensor_split"})
+TENSOR_TYPES = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})
+TENSOR_SUBMODULES = ("fft.", "linalg.", "special.", "nn.functional.")
+VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
+
+
+def returns_tensor(qualified: str) -> bool:
+    """Does calling ``qualified`` (a resolved name) give a tensor the classifier recognises?"""
+    if qualified in VARIABLE:
+        return True
+    if not qualified.startswith("torch.") or qualified in NOT_TENSORS:
+        return False
+    name = qualified[len("torch."):]
+    if name.startswith(TENSOR_SUBMODULES):
+        return True
+    short = name.rsplit(".", 1)[-1]
+    if short in LEGACY_TYPES:
+        return "." not in name
+    return "." not in name and short in RANDOM | EMPTY | FILL | DETERMINISTIC | INTEGER_RESULT | FLOATING | SAME_DTYPE
+
