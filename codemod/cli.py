@@ -6,14 +6,16 @@ Reports and diffs go to stdout; the summary line, warnings and errors go to stde
 from __future__ import annotations
 
 import functools
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__, engine, reporting
+from .cache import Cache
 from .config import ConfigError, build_options, load_table
 from .discovery import discover, repository_root
 from .files import SourceError, write_atomic
@@ -47,6 +49,11 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="TOML file to read settings from instead of the nearest pyproject.toml."),
         click.option("--stdin-filename", type=click.Path(path_type=Path), help="Name of the source read from '-'."),
         click.option("--color/--no-color", default=None, help="Colour the report (default: when a terminal)."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
+                     help="Worker processes."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the per-file cache."),
+        click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+                     help="Cache folder (default: .nnreg_cache in the repository root)."),
         click.option("-q", "--quiet", is_flag=True, help="Print no summary line."),
         click.option("-v", "--verbose", is_flag=True, help="Show every reason behind each finding."),
     ]
@@ -77,7 +84,21 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bool]:
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
-    return engine.run(discover(paths, root, options.exclude), root, options), False
+    cache = None if params["no_cache"] else Cache(params["cache_dir"] or root / ".nnreg_cache")
+    files = list(discover(paths, root, options.exclude))
+    return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress), False
+
+
+PROGRESS_MIN_FILES = 200
+
+
+def _progress(items: Iterable[Any], length: int, label: str) -> Iterator[Any]:
+    """A progress bar on stderr for long runs on a terminal; nothing otherwise (CI logs stay clean)."""
+    if length < PROGRESS_MIN_FILES or not sys.stderr.isatty():
+        yield from items
+        return
+    with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
+        yield from bar
 
 
 def _finish(results: list[FileResult], params: dict[str, Any], written: bool) -> None:

@@ -1,27 +1,32 @@
 """The pipeline: read and index every file cheaply, then run libcst only where a finding can be.
 
-Stage 1 (every file): read the bytes and summarise with ``ast`` into the tree-wide class index
-(which also reports every file that does not parse, never a silent skip). Stage 2 (files with module classes): parse with libcst, collect
-facts, decide, rewrite in memory. Nothing is written here; ``fix`` writes the results afterwards.
+Stage 1 (every file, in parallel): read the bytes, parse with ``ast`` and summarise into the
+tree-wide class index; every file that does not parse is reported, never silently skipped. Stage 2
+(only files with a module class that may assign a tensor, in parallel): parse with libcst, collect
+facts, decide, rewrite in memory. Both stages are cached per file. Nothing is written here; ``fix``
+writes the results afterwards.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-
-from .analysis import analyse_class, module_classes
+from . import __version__
+from .cache import Cache, digest
 from .config import Options
-from .decision import decide_class
 from .files import Source, SourceError, decode_source, read_source
-from .findings import FileResult
-from .index import ClassIndex, FileSummary, summarise
-from .rewrite import SpellingError, apply_edits
+from .findings import FileResult, Finding
+from .index import ClassIndex, FileSummary, module_of, summarise
+
+T = TypeVar("T")
+R = TypeVar("R")
+Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 
 @dataclass
@@ -29,6 +34,7 @@ class _Loaded:
     result: FileResult
     source: Source | None = None
     summary: FileSummary | None = None
+    summary_key: str | None = None  # where to cache the summary once parsed
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -38,7 +44,8 @@ def display_path(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _load(path: Path, root: Path, data: bytes | None) -> _Loaded:
+def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _Loaded:
+    """Stage 1, first half: read and decode; take the summary from the cache when the bytes are known."""
     result = FileResult(path=path, display=display_path(path, root))
     try:
         source = read_source(path) if data is None else decode_source(path, data)
@@ -46,13 +53,24 @@ def _load(path: Path, root: Path, data: bytes | None) -> _Loaded:
         result.error = str(exc)
         return _Loaded(result)
     result.original, result.encoding = source.data, source.encoding
+    key = digest("summary", __version__, str(path.absolute()), module_of(path)[0], source.sha)
+    cached = cache.get("summary", key) if cache else None
+    if cached is None:
+        return _Loaded(result, source, summary_key=key if cache else None)
+    result.error = cached["error"]
+    return _Loaded(result, source, FileSummary.from_json(cached["summary"]) if cached["summary"] else None)
+
+
+def _parse(loaded: _Loaded) -> _Loaded:
+    """Stage 1, second half: the ``ast`` parse and summary of a file the cache did not know."""
+    result, source = loaded.result, loaded.source
+    assert source is not None
     try:
-        tree = ast.parse(source.data, filename=str(path))
+        loaded.summary = summarise(result.path, ast.parse(source.data, filename=str(result.path)), source.sha)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
         result.error = f"cannot parse{f' (line {line})' if line else ''}: {getattr(exc, 'msg', exc)}"
-        return _Loaded(result, source)
-    return _Loaded(result, source, summarise(path, tree))
+    return loaded
 
 
 def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
@@ -60,60 +78,81 @@ def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
     return any(c.may_hold_tensor and index.is_module_class(c) for c in summary.classes.values())
 
 
-def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, prefilter: bool) -> None:
-    """Stage 2 for one file: libcst facts, decisions and the rewritten source."""
+def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache | None) -> FileResult:
+    """Stage 2 for one file, through the cache: the key covers the bytes, the options, nnreg's
+    version and every file that defines one of its base classes."""
     result, source, summary = loaded.result, loaded.source, loaded.summary
-    if source is None or summary is None:
-        return
-    if prefilter and not needs_libcst(summary, index):
-        return
-    try:
-        module = cst.parse_module(source.data)
-    except cst.ParserSyntaxError as exc:
-        result.error = f"cannot parse (line {exc.raw_line}): {exc.message}"
-        return
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    lines = source.text.splitlines()
-    edits = []
-    for node, class_summary in module_classes(module, summary, index):
-        facts = analyse_class(node, class_summary, summary, positions, lines)
-        for finding in decide_class(facts, index, options, result.display):
-            if options.selects(finding.code):
-                result.findings.append(finding)
-                edits.extend(finding.edits)
-    result.findings.sort(key=lambda f: (f.line, f.column))
-    if not edits:
-        return
-    try:
-        fixed = apply_edits(module, edits, summary.imports, options.buffer_style)
-    except SpellingError as exc:
-        for finding in result.findings:
-            if finding.edits:
-                finding.status, finding.action, finding.edits = "unsafe", "skip", []
-                finding.reasons.append(f"refused: {exc}")
-        return
-    try:
-        compile(fixed.bytes, str(result.path), "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        result.error = f"internal error: the rewrite would not compile ({exc.msg}); file left unchanged"
-        return
-    result.fixed = fixed.bytes
+    assert source is not None and summary is not None
+    key = digest("result", __version__, json.dumps(asdict(options), sort_keys=True), result.display,
+                 source.sha, *index.dependencies(summary))
+    cached = cache.get("result", key) if cache else None
+    if cached is None:
+        from .stage2 import analyse_source  # libcst is imported only when a file needs it
+
+        findings, fixed, error = analyse_source(source, summary, index, options, result.display)
+        cached = {"findings": [f.to_json() for f in findings], "error": error,
+                  "fixed": fixed.decode("latin-1") if fixed is not None else None}
+        if cache:
+            cache.put("result", key, cached)
+    result.findings = [Finding.from_json(f) for f in cached["findings"]]
+    result.error = cached["error"]
+    result.fixed = cached["fixed"].encode("latin-1") if cached["fixed"] is not None else None
+    return result
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(index: ClassIndex, options: Options, cache: Cache | None) -> None:
+    _WORKER.update(index=index, options=options, cache=cache)
+
+
+def _analyse_in_worker(loaded: _Loaded) -> FileResult:
+    return _analyse(loaded, _WORKER["index"], _WORKER["options"], _WORKER["cache"])
 
 
 def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, bytes] | None = None,
-        prefilter: bool = True) -> list[FileResult]:
+        prefilter: bool = True, jobs: int = 1, cache: Cache | None = None,
+        progress: Progress | None = None) -> list[FileResult]:
     """Analyse every path (or the one stdin source) and return per-file results in path order.
 
-    ``prefilter=False`` runs libcst on every file: the slow reference the cheap stage must match.
+    The results do not depend on ``jobs`` or on the cache. ``prefilter=False`` runs libcst on every
+    file: the slow reference that the cheap stage must match.
     """
-    index = ClassIndex(options.module_bases)
-    loaded = [_load(path, root, None) for path in paths]
+    show = progress or (lambda items, length, label: items)
+    loaded = [_read(path, root, None, cache) for path in paths]
     if stdin is not None:
-        loaded.append(_load(stdin[0], root, stdin[1]))
+        loaded.append(_read(stdin[0], root, stdin[1], None))
+    unparsed = [item for item in loaded if item.source is not None and item.summary is None and not item.result.error]
+    parsed = list(show(_mapped(_parse, unparsed, jobs), len(unparsed), "indexing"))
+    for before, after in zip(unparsed, parsed):
+        before.result, before.summary = after.result, after.summary
+        if cache and before.summary_key:
+            cache.put("summary", before.summary_key, {"error": after.result.error,
+                                                     "summary": after.summary.to_json() if after.summary else None})
+    index = ClassIndex(options.module_bases)
     for item in loaded:
         if item.summary is not None:
             index.add(item.summary)
-    for item in loaded:
-        _analyse(item, index, options, prefilter)
+    pending = [item for item in loaded if item.summary is not None and item.source is not None
+               and (not prefilter or needs_libcst(item.summary, index))]
+    use_cache = cache if stdin is None else None
+    analysed = list(show(_mapped(_analyse_in_worker, pending, jobs, (index, options, use_cache)),
+                         len(pending), "analysing"))
+    for item, result in zip(pending, analysed):
+        item.result = result
     return [item.result for item in loaded]
+
+
+def _mapped(fn: Callable[[T], R], items: list[T], jobs: int,
+            worker_state: tuple[ClassIndex, Options, Cache | None] | None = None) -> Iterator[R]:
+    """``fn`` over ``items`` in input order: in worker processes when that can pay off."""
+    if worker_state is not None:
+        _init_worker(*worker_state)
+    workers = min(jobs, len(items))
+    if workers < 2:
+        yield from map(fn, items)
+        return
+    initargs = worker_state or (None, None, None)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as executor:
+        yield from executor.map(fn, items, chunksize=max(1, min(16, len(items) // (8 * workers))))

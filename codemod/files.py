@@ -7,6 +7,7 @@ libcst round-trips the bytes it was given.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -26,6 +27,10 @@ class Source:
     data: bytes
     text: str
     encoding: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
 
 
 def decode_source(path: Path, data: bytes) -> Source:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import libcst as cst
+if TYPE_CHECKING:
+    import libcst as cst
 
 Action = Literal["parameter", "buffer", "skip"]
 Status = Literal["fixed", "ambiguous", "unsafe", "unconfirmed", "suppressed"]
@@ -40,6 +41,11 @@ class Finding:
     reasons: list[str]
     runtime: dict[str, Any] | None = None
     edits: list[Edit] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        fields = {k: v for k, v in data.items() if k != "class"}
+        return cls(class_name=data["class"], **fields)
 
     def to_json(self) -> dict[str, Any]:
         return {

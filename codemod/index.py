@@ -10,8 +10,9 @@ but do not include (``from .base import Base`` when only ``net.py`` was named) a
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .files import SourceError, read_source
 from .imports import ImportTable, build_import_table, dotted_name, module_name_for
@@ -55,7 +56,23 @@ class FileSummary:
     path: Path
     module: str
     imports: ImportTable
+    sha: str = ""
     classes: dict[str, ClassSummary] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "module": self.module, "sha": self.sha,
+                "bindings": self.imports.bindings, "star": self.imports.star_modules,
+                "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
+                             "buffers": sorted(c.buffers)} for c in self.classes.values()]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileSummary:
+        imports = ImportTable(module=data["module"], bindings=data["bindings"], star_modules=data["star"])
+        classes = {c["qualname"]: ClassSummary(**{**c, "bases": tuple(c["bases"]), "members": frozenset(c["members"]),
+                                                  "parameters": frozenset(c["parameters"]),
+                                                  "buffers": frozenset(c["buffers"])})
+                   for c in data["classes"]}
+        return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes)
 
 
 def package_root(path: Path) -> Path:
@@ -131,11 +148,11 @@ def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:
     return imports.resolve(dotted_name(base))
 
 
-def summarise(path: Path, tree: ast.Module) -> FileSummary:
+def summarise(path: Path, tree: ast.Module, sha: str = "") -> FileSummary:
     """Summarise a parsed file: its import table and every class, nested ones by dotted qualname."""
     module, _ = module_of(path)
     imports = build_import_table(tree, module, path.name == "__init__.py")
-    summary = FileSummary(path=path, module=module, imports=imports)
+    summary = FileSummary(path=path, module=module, imports=imports, sha=sha)
 
     def visit(body: list[ast.stmt], prefix: str) -> None:
         for node in body:
@@ -174,10 +191,11 @@ class ClassIndex:
             for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
                 if candidate.is_file():
                     try:
-                        tree = ast.parse(read_source(candidate).data)
+                        source = read_source(candidate)
+                        tree = ast.parse(source.data)
                     except (SourceError, SyntaxError, ValueError):
                         return None
-                    self._files[module] = summarise(candidate, tree)
+                    self._files[module] = summarise(candidate, tree, source.sha)
                     return self._files[module]
         return None
 
@@ -211,6 +229,21 @@ class ClassIndex:
             order.append(found)
             pending.extend(found.bases)
         return order
+
+    def dependencies(self, summary: FileSummary) -> list[str]:
+        """Every base class the file's classes inherit from, with the hash of the file defining it
+        (``?`` when not found): a cached result is valid only while all of these stay the same."""
+        keys: set[str] = set()
+        pending = [base for c in summary.classes.values() for base in c.bases if base]
+        while pending:
+            base = pending.pop()
+            found = self.lookup(base)
+            file = self._files.get(found.module) if found else None
+            key = f"{base}={file.sha if file else '?'}"
+            if key not in keys:
+                keys.add(key)
+                pending.extend(b for b in (found.bases if found else ()) if b)
+        return sorted(keys)
 
     def is_external_module_base(self, qualified: str) -> bool:
         if qualified in self.module_bases:

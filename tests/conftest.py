@@ -42,7 +42,7 @@ CASES = [Case(p.name, p) for p in sorted(FIXTURES.iterdir()) if (p / "input").is
 
 def files_of(tree: Path) -> dict[str, bytes]:
     return {p.relative_to(tree).as_posix(): p.read_bytes() for p in sorted(tree.rglob("*")) if p.is_file()
-            and "__pycache__" not in p.parts}
+            and "__pycache__" not in p.parts and ".nnreg_cache" not in p.parts}
 
 
 def nnreg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
