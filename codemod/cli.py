@@ -60,8 +60,8 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
-def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bool]:
-    """Resolve config and paths, run the pipeline. Returns the results and whether stdin was used."""
+def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
+    """Resolve config and paths, run the pipeline. Returns the results and the source read from stdin."""
     paths: list[Path] = list(params["paths"]) or [Path(".")]
     from_stdin = Path("-") in paths
     if from_stdin and len(paths) > 1:
@@ -80,13 +80,14 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bool]:
         raise _Fatal(str(exc)) from None
     if from_stdin:
         name = params["stdin_filename"] or Path("stdin.py")
-        return engine.run([], root, options, stdin=(name, sys.stdin.buffer.read())), True
+        data = sys.stdin.buffer.read()
+        return engine.run([], root, options, stdin=(name, data)), data
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or root / ".nnreg_cache")
     files = list(discover(paths, root, options.exclude))
-    return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress), False
+    return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress), None
 
 
 PROGRESS_MIN_FILES = 200
@@ -157,10 +158,10 @@ def diff(exit_zero: bool, **params: Any) -> None:
 def fix(exit_non_zero_on_fix: bool, **params: Any) -> None:
     """Write the fixes in place, atomically. Exit 0: success, 1: unreadable files (or changes with
     --exit-non-zero-on-fix), 2: error."""
-    results, from_stdin = _execute(params)
-    if from_stdin:
+    results, stdin_source = _execute(params)
+    if stdin_source is not None:
         result = results[0]
-        sys.stdout.buffer.write(result.fixed if result.changed else (result.original or b""))  # type: ignore[arg-type]
+        sys.stdout.buffer.write(result.fixed if result.fixed is not None else stdin_source)
         sys.stdout.flush()
     else:
         for result in results:

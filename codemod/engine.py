@@ -61,16 +61,13 @@ def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _L
     return _Loaded(result, source, FileSummary.from_json(cached["summary"]) if cached["summary"] else None)
 
 
-def _parse(loaded: _Loaded) -> _Loaded:
+def _parse(source: Source) -> tuple[FileSummary | None, str | None]:
     """Stage 1, second half: the ``ast`` parse and summary of a file the cache did not know."""
-    result, source = loaded.result, loaded.source
-    assert source is not None
     try:
-        loaded.summary = summarise(result.path, ast.parse(source.data, filename=str(result.path)), source.sha)
+        return summarise(source.path, ast.parse(source.data, filename=str(source.path)), source.sha), None
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
-        result.error = f"cannot parse{f' (line {line})' if line else ''}: {getattr(exc, 'msg', exc)}"
-    return loaded
+        return None, f"cannot parse{f' (line {line})' if line else ''}: {getattr(exc, 'msg', exc)}"
 
 
 def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
@@ -97,6 +94,8 @@ def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache 
     result.findings = [Finding.from_json(f) for f in cached["findings"]]
     result.error = cached["error"]
     result.fixed = cached["fixed"].encode("latin-1") if cached["fixed"] is not None else None
+    if result.fixed is None:
+        result.original = None  # nothing to diff or write: do not carry the bytes back
     return result
 
 
@@ -124,18 +123,21 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     if stdin is not None:
         loaded.append(_read(stdin[0], root, stdin[1], None))
     unparsed = [item for item in loaded if item.source is not None and item.summary is None and not item.result.error]
-    parsed = list(show(_mapped(_parse, unparsed, jobs), len(unparsed), "indexing"))
-    for before, after in zip(unparsed, parsed):
-        before.result, before.summary = after.result, after.summary
-        if cache and before.summary_key:
-            cache.put("summary", before.summary_key, {"error": after.result.error,
-                                                     "summary": after.summary.to_json() if after.summary else None})
+    sources = [item.source for item in unparsed if item.source is not None]
+    for item, (summary, error) in zip(unparsed, show(_mapped(_parse, sources, jobs), len(unparsed), "indexing")):
+        item.summary, item.result.error = summary, error
+        if cache and item.summary_key:
+            cache.put("summary", item.summary_key, {"error": error, "summary": summary.to_json() if summary else None})
     index = ClassIndex(options.module_bases)
     for item in loaded:
         if item.summary is not None:
             index.add(item.summary)
     pending = [item for item in loaded if item.summary is not None and item.source is not None
                and (not prefilter or needs_libcst(item.summary, index))]
+    waiting = {id(item) for item in pending}
+    for item in loaded:
+        if id(item) not in waiting:
+            item.source = item.result.original = None  # only files that may change keep their bytes
     use_cache = cache if stdin is None else None
     analysed = list(show(_mapped(_analyse_in_worker, pending, jobs, (index, options, use_cache)),
                          len(pending), "analysing"))

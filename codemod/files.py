@@ -23,10 +23,16 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class Source:
+    """The bytes of a file known to decode; the text is decoded again on demand (memory matters
+    more than the microseconds: a large tree holds every source at once)."""
+
     path: Path
     data: bytes
-    text: str
     encoding: str
+
+    @property
+    def text(self) -> str:
+        return self.data.decode(self.encoding)
 
     @property
     def sha(self) -> str:
@@ -44,12 +50,12 @@ def decode_source(path: Path, data: bytes) -> Source:
             raise SourceError(str(exc)) from None
         encoding = "utf-8"  # undecodable first lines: the decode below says where
     try:
-        text = data.decode(encoding)
+        data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise SourceError(
             f"not valid {encoding} at byte {exc.start} (add a coding cookie if the file uses another encoding)"
         ) from None
-    return Source(path=path, data=data, text=text, encoding=encoding)
+    return Source(path=path, data=data, encoding=encoding)
 
 
 def read_source(path: Path) -> Source:

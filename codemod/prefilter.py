@@ -23,10 +23,10 @@ class _Taint:
 
     def __init__(self, imports: ImportTable, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]) -> None:
         self.imports = imports
-        self.methods = methods
         self.attributes: set[str] = set()
         self.modules: set[str] = set()
         self.locals: dict[str, set[str]] = {m.name: self._tensor_arguments(m) for m in methods}
+        self.assignments = [a for m in methods if m.args.args for a in _assignments(m, m.args.args[0].arg)]
 
     def _tensor_arguments(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
         names = set()
@@ -69,7 +69,7 @@ class _Taint:
         changed = True
         while changed:
             changed = False
-            for method, me, target, value in self.assignments():
+            for method, me, target, value in self.assignments:
                 if not self.tensor_like(value, me, self.locals[method.name]):
                     continue
                 if isinstance(target, ast.Name) and target.id not in self.locals[method.name]:
@@ -80,20 +80,22 @@ class _Taint:
                     self.attributes.add(attribute)
                     changed = True
 
-    def assignments(self):
-        for method in self.methods:
-            if not method.args.args:
-                continue
-            me = method.args.args[0].arg
-            for node in ast.walk(method):
-                if isinstance(node, ast.Assign):
-                    for target in node.targets:
-                        yield method, me, target, node.value
-                elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                    yield method, me, node.target, node.value
-                elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
-                      and len(node.args) >= 3):
-                    yield method, me, ast.Attribute(value=node.args[0], attr="<setattr>"), node.args[2]
+
+Assignment = tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, ast.expr, ast.expr]
+
+
+def _assignments(method: ast.FunctionDef | ast.AsyncFunctionDef, me: str) -> list[Assignment]:
+    """Every (method, self name, target, value) binding in the method, ``setattr`` included."""
+    found: list[Assignment] = []
+    for node in ast.walk(method):
+        if isinstance(node, ast.Assign):
+            found.extend((method, me, target, node.value) for target in node.targets)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            found.append((method, me, node.target, node.value))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+              and len(node.args) >= 3):
+            found.append((method, me, ast.Attribute(value=node.args[0], attr="<setattr>"), node.args[2]))
+    return found
 
 
 def _self_attribute(target: ast.expr, me: str) -> str | None:
@@ -107,12 +109,12 @@ def may_hold_tensor(node: ast.ClassDef, imports: ImportTable) -> bool:
     value that could be a tensor."""
     methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
     taint = _Taint(imports, methods)
-    for method, me, target, value in taint.assignments():
+    for method, me, target, value in taint.assignments:
         if (_self_attribute(target, me) and isinstance(value, ast.Call)
                 and is_module_constructor(imports.resolve(dotted_name(value.func)) or "")):
             taint.modules.add(target.attr)  # type: ignore[union-attr]
     taint.grow()
-    for method, me, target, value in taint.assignments():
+    for method, me, target, value in taint.assignments:
         targets = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
         values = value.elts if isinstance(value, (ast.Tuple, ast.List)) and isinstance(target, (ast.Tuple, ast.List)) else [value]
         if any(_self_attribute(t, me) for t in targets) and any(

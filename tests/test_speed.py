@@ -1,0 +1,168 @@
+"""The speed machinery never changes a result: cheap stage, parallel jobs, cache, progress bar."""
+
+from __future__ import annotations
+
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import codemod
+from codemod import engine
+from codemod.cache import Cache
+from codemod.config import Options
+from codemod.discovery import discover
+from conftest import CASES, NNREG, nnreg
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def _dump(results: list) -> list:
+    return [(r.display, r.error, r.fixed, [f.to_json() for f in r.findings]) for r in results]
+
+
+def _run(tree: Path, **kwargs) -> list:
+    return _dump(engine.run(list(discover([tree], tree)), tree, Options(), **kwargs))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every fixture input side by side: one tree with cross-file cases, encodings and errors."""
+    tree = tmp_path_factory.mktemp("corpus")
+    for case in CASES:
+        shutil.copytree(case.input, tree / case.name)
+    (tree / "broken.py").write_bytes(b"class (:\n")
+    return tree
+
+
+def test_cheap_stage_gives_the_same_findings_as_full_analysis_on_fixtures(corpus: Path) -> None:
+    assert _run(corpus, prefilter=True) == _run(corpus, prefilter=False)
+
+
+def test_cheap_stage_gives_the_same_findings_on_a_real_corpus(tmp_path: Path) -> None:
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from corpus import fetch
+
+        root = fetch("speechbrain==1.1.2", tmp_path)
+    except (SystemExit, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"PyPI not reachable: {exc}")
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    assert _run(root, prefilter=True) == _run(root, prefilter=False)
+
+
+def test_parallel_and_cached_runs_print_identical_json(corpus: Path, tmp_path: Path) -> None:
+    base = ["check", "--format", "json", "-q", str(corpus)]
+    serial = nnreg(*base, "-j", "1", "--no-cache").stdout
+    assert serial.count(b'"path"') > 40
+    assert nnreg(*base, "-j", "2", "--no-cache").stdout == serial
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert nnreg(*base, "-j", "2", *cache).stdout == serial  # cold
+    assert (tmp_path / "cache" / ".gitignore").read_text().endswith("*\n")
+    assert nnreg(*base, "-j", "2", *cache).stdout == serial  # warm
+    assert nnreg(*base, "-j", "1", *cache).stdout == serial
+
+
+def _tree(tmp_path: Path) -> Path:
+    tree = tmp_path / "proj"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "__init__.py").write_text("")
+    (tree / "pkg" / "base.py").write_text("class Base:\n    pass\n")
+    (tree / "pkg" / "net.py").write_text(
+        "import torch\nfrom .base import Base\n\n\nclass Net(Base):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.mask = torch.ones(3)\n\n    def forward(self, x):\n"
+        "        return x * self.mask\n")
+    return tree
+
+
+def _findings(tree: Path, cache: Cache, options: Options = Options()) -> list[tuple[str, bool | None]]:
+    results = engine.run(list(discover([tree], tree)), tree, options, cache=cache)
+    return [(f.attribute, f.persistent) for r in results for f in r.findings]
+
+
+def test_cache_is_invalidated_by_a_base_class_in_another_file(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    assert _findings(tree, cache) == []  # Base is not a module yet
+    (tree / "pkg" / "base.py").write_text("from torch import nn\n\n\nclass Base(nn.Module):\n    pass\n")
+    assert _findings(tree, cache) == [("mask", False)]
+
+
+def test_cache_is_invalidated_by_the_file_and_the_config(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    (tree / "pkg" / "base.py").write_text("from torch import nn\n\n\nclass Base(nn.Module):\n    pass\n")
+    cache = Cache(tmp_path / "cache")
+    assert _findings(tree, cache) == [("mask", False)]
+    assert _findings(tree, cache, Options(persistent="always")) == [("mask", True)]
+    net = tree / "pkg" / "net.py"
+    net.write_text(net.read_text().replace("self.mask = torch.ones(3)", "self.mask = torch.ones(3)\n"
+                                           "        self.table = torch.eye(3)"))
+    assert _findings(tree, cache) == [("mask", False), ("table", False)]
+
+
+def test_cache_is_invalidated_by_the_nnreg_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = _tree(tmp_path)
+    (tree / "pkg" / "base.py").write_text("from torch import nn\n\n\nclass Base(nn.Module):\n    pass\n")
+    _findings(tree, Cache(tmp_path / "cache"))
+    for module in (codemod, codemod.cache, codemod.engine):
+        monkeypatch.setattr(module, "__version__", "99.0")
+    newer = Cache(tmp_path / "cache")
+    assert newer.directory.name == "99.0"
+    assert _findings(tree, newer) == [("mask", False)]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".gitignore", "0.1.0", "99.0"]
+    assert list((tmp_path / "cache" / "99.0").rglob("*.json"))
+
+
+def test_corrupt_or_unwritable_cache_warns_and_changes_nothing(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    (tree / "pkg" / "base.py").write_text("from torch import nn\n\n\nclass Base(nn.Module):\n    pass\n")
+    cache_dir = tmp_path / "cache"
+    args = ["check", "--format", "json", "-q", "--cache-dir", str(cache_dir), "pkg"]
+    expected = nnreg(*args, cwd=tree).stdout
+    for entry in cache_dir.rglob("*.json"):
+        entry.write_bytes(b"{not json")
+    corrupt = nnreg(*args, cwd=tree)
+    assert corrupt.stdout == expected
+    assert b"warning: cache" in corrupt.stderr
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    unwritable = nnreg("check", "--format", "json", "-q", "--cache-dir", str(blocked / "sub"), "pkg", cwd=tree)
+    assert unwritable.stdout == expected
+    assert b"warning: cache" in unwritable.stderr and b"Traceback" not in unwritable.stderr
+
+
+def _many_files(tmp_path: Path) -> Path:
+    tree = tmp_path / "many"
+    tree.mkdir()
+    for i in range(220):
+        (tree / f"m{i}.py").write_text(f"x = {i}\n")
+    return tree
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    result = nnreg("check", "--no-cache", str(_many_files(tmp_path)))
+    assert result.stderr.decode() == "0 tensors would be registered; 220 files unchanged\n"
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    tree = _many_files(tmp_path)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([NNREG, "check", "--no-cache", str(tree)], stdout=subprocess.DEVNULL,
+                               stderr=terminal, stdin=subprocess.DEVNULL)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    process.wait()
+    assert b"indexing  [" in shown and b"%" in shown
