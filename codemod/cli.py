@@ -16,6 +16,7 @@ import click
 
 from . import __version__, engine, reporting
 from .cache import Cache
+from .runtime import ConfirmSettings
 from .config import ConfigError, build_options, load_table
 from .discovery import discover, repository_root
 from .files import SourceError, write_atomic
@@ -52,6 +53,12 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
                      help="Worker processes."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the per-file cache."),
+        click.option("--confirm/--no-confirm", default=None,
+                     help="Run the modules to confirm findings (executes repository code: never on untrusted code)."),
+        click.option("--device", type=click.Choice(["auto", "cuda", "meta", "cpu"]),
+                     help="Where --confirm moves modules (auto: cuda when available, else meta)."),
+        click.option("--python", "python_path", help="Interpreter of the project for --confirm (default: this one)."),
+        click.option("--confirm-timeout", type=click.FloatRange(min=1), help="Seconds per module file for --confirm."),
         click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
                      help="Cache folder (default: .nnreg_cache in the repository root)."),
         click.option("-q", "--quiet", is_flag=True, help="Print no summary line."),
@@ -87,7 +94,21 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
         raise _Fatal(f"no such file or directory: {missing[0]}")
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or root / ".nnreg_cache")
     files = list(discover(paths, root, options.exclude))
-    return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress), None
+    confirm = _confirm_settings(params, table)
+    return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
+                      confirm=confirm), None
+
+
+def _confirm_settings(params: dict[str, Any], table: dict[str, Any]) -> ConfirmSettings | None:
+    """``--confirm`` and friends, falling back to ``[tool.nnreg]`` (``confirm``, ``device``, ``python``,
+    ``confirm-timeout``) and the per-class table ``[tool.nnreg.confirm]``."""
+    section = table.get("confirm", {})
+    classes = {k: v for k, v in section.items() if isinstance(v, dict)} if isinstance(section, dict) else {}
+    enabled = params["confirm"] if params["confirm"] is not None else section is True
+    if not enabled:
+        return None
+    return ConfirmSettings(python=params["python_path"] or sys.executable, device=params["device"] or "auto",
+                           timeout=params["confirm_timeout"] or 60.0, classes=classes)
 
 
 PROGRESS_MIN_FILES = 200

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .analysis import Assignment, ClassFacts
 from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
+from .tensors import ExprInfo
 
 TRAINABLE_NAME = re.compile(r"^(weight|bias|gamma|beta|embedding|embeddings|.+_(weight|bias|embedding|embeddings))$")
 CONSTANT_NAME = re.compile(
@@ -220,8 +222,29 @@ def _persistent(options: Options, stateful: bool) -> bool:
     return stateful
 
 
-def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: str) -> list[Finding]:
-    """One finding per attribute that ``__init__`` (or a helper it calls) sets to a tensor."""
+def runtime_tensor(info: ExprInfo, entry: dict[str, Any]) -> ExprInfo:
+    """A value the static rules could not type, as the probe saw it."""
+    dtype = entry.get("dtype", "")
+    kind = ("bool" if dtype == "bool" else "int" if "int" in dtype else "complex" if "complex" in dtype
+            else "float64" if dtype == "float64" else "float")
+    return replace(info, kind="tensor", dtype=kind, requires_grad=entry.get("requires_grad") or None,  # type: ignore[arg-type]
+                   source=f"a {dtype} tensor at run time")
+
+
+def candidate_names(facts: ClassFacts) -> list[str]:
+    """Attributes ``__init__`` sets to a tensor or to a value only the probe can type."""
+    registered = facts.summary.parameters | facts.summary.buffers
+    return sorted({a.attribute for a in facts.assignments if a.method in facts.init_methods
+                   and a.info.kind in ("tensor", "possible") and a.attribute not in registered})
+
+
+def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: str,
+                 runtime: dict[str, Any] | None = None) -> list[Finding]:
+    """One finding per attribute that ``__init__`` (or a helper it calls) sets to a tensor.
+
+    ``runtime`` is the probe's report for this class when ``--confirm`` ran: it confirms or refutes
+    each static finding, and turns values the static rules could not type into findings.
+    """
     summary = facts.summary
     _, inherited_params, inherited_buffers = index.inherited(summary)
     registered = summary.parameters | summary.buffers | inherited_params | inherited_buffers
@@ -237,20 +260,49 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
             submodules.add(assignment.attribute)
     findings: list[Finding] = []
     for attribute, assignments in by_attribute.items():
+        entry = (runtime or {}).get("attributes", {}).get(attribute)
+        if entry and entry.get("kind") == "tensor":
+            assignments = [replace(a, info=runtime_tensor(a.info, entry)) if a.info.kind == "possible"
+                           and a.method in facts.init_methods else a for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
         if not tensors or attribute in registered:
             continue
         nones = [a for a in assignments if a.info.kind == "none" and a.method in facts.init_methods]
         others = [a for a in assignments if a not in tensors and a not in nones and a.info.kind != "none"]
-        findings.append(_decide_attribute(attribute, tensors, nones, others, facts, index, options, path,
-                                          aliases, submodules))
+        finding = _decide_attribute(attribute, tensors, nones, others, facts, index, options, path,
+                                    aliases, submodules, runtime)
+        findings.append(finding)
     return findings
+
+
+def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """Fold the probe's observations into the evidence; returns a refutation (if any) and notes."""
+    if not report.get("built"):
+        return f"runtime: {report.get('error') or 'the class was not built'}", []
+    entry = report.get("attributes", {}).get(attribute, {"kind": "absent"})
+    if entry["kind"] != "tensor":
+        return f"runtime: self.{attribute} is {entry['kind']}, not an unregistered tensor", []
+    notes = [f"runtime: {entry['dtype']} tensor of shape {entry['shape']} on {entry['device']}"]
+    if attribute in report.get("left_behind", []):
+        notes.append(f"runtime: stays on {entry['device']} after .to('{report['target']}')")
+    if report.get("forward_error"):
+        notes.append(f"runtime: forward on {report['target']} failed: {report['forward_error']}")
+    if entry["dtype"] == "bool" or "int" in entry["dtype"]:
+        evidence.integer = f"{entry['dtype']} dtype at run time: a Parameter cannot hold it"
+    if entry.get("gets_grad") is False:
+        evidence.buffer.append(("runtime: gets no gradient in forward, so it is not on a differentiable path", 0.9))
+    if entry.get("mutated"):
+        evidence.stateful = "runtime: changed in place during forward"
+        evidence.buffer.append((evidence.stateful + ": running state", 0.85))
+    return None, notes
 
 
 def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Assignment],
                       others: list[Assignment], facts: ClassFacts, index: ClassIndex, options: Options,
-                      path: str, aliases: dict[str, list[str]], submodules: set[str]) -> Finding:
+                      path: str, aliases: dict[str, list[str]], submodules: set[str],
+                      runtime: dict[str, Any] | None) -> Finding:
     evidence = gather_evidence(attribute, tensors, facts)
+    refuted, runtime_notes = _runtime_evidence(evidence, attribute, runtime) if runtime is not None else (None, [])
     proposed, action, confidence, reasons = choose(evidence, options)
     effective = proposed if action == "skip" else action
     code = "NR001" if effective == "parameter" else "NR002"
@@ -265,8 +317,12 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
     elif not [u for u in facts.uses_of(attribute, "read") if u.method not in facts.init_methods]:
         status, action = "ambiguous", "skip"
         reasons.append("never read outside __init__ in this class: registering it changes nothing nnreg can see")
+    reasons.extend(runtime_notes)
     suppressed = [a.suppressed for a in tensors if a.suppressed is not None]
-    if any(not codes or code in codes for codes in suppressed):
+    if refuted:
+        status, action = "unconfirmed", "skip"
+        reasons.append(refuted)
+    elif any(not codes or code in codes for codes in suppressed):
         status, action = "suppressed", "skip"
         reasons.append("suppressed by a comment on the line")
     elif refusals:
@@ -286,6 +342,12 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
         class_name = facts.summary.qualname.rsplit(".", 1)[-1]
         edits = [Edit(a.statement, attribute, class_name, a.self_name, action, bool(persistent))  # type: ignore[arg-type]
                  for a in rewritten]
+    runtime_view = None
+    if runtime is not None:
+        runtime_view = {"attribute": runtime.get("attributes", {}).get(attribute), "target": runtime.get("target"),
+                        "left_behind": attribute in runtime.get("left_behind", []),
+                        "forward_error": runtime.get("forward_error"), "error": runtime.get("error")}
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
-                   confidence=confidence, status=status, reasons=reasons, edits=edits)  # type: ignore[arg-type]
+                   confidence=confidence, status=status, reasons=reasons, edits=edits,  # type: ignore[arg-type]
+                   runtime=runtime_view)

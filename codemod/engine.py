@@ -23,6 +23,7 @@ from .config import Options
 from .files import Source, SourceError, decode_source, read_source
 from .findings import FileResult, Finding
 from .index import ClassIndex, FileSummary, module_of, summarise
+from .runtime import ConfirmSettings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,18 +76,20 @@ def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
     return any(c.may_hold_tensor and index.is_module_class(c) for c in summary.classes.values())
 
 
-def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache | None) -> FileResult:
+def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache | None,
+             confirm: ConfirmSettings | None = None) -> FileResult:
     """Stage 2 for one file, through the cache: the key covers the bytes, the options, nnreg's
     version and every file that defines one of its base classes."""
     result, source, summary = loaded.result, loaded.source, loaded.summary
     assert source is not None and summary is not None
     key = digest("result", __version__, json.dumps(asdict(options), sort_keys=True), result.display,
                  source.sha, *index.dependencies(summary))
+    cache = None if confirm else cache  # results that ran user code are never reused
     cached = cache.get("result", key) if cache else None
     if cached is None:
         from .stage2 import analyse_source  # libcst is imported only when a file needs it
 
-        findings, fixed, error = analyse_source(source, summary, index, options, result.display)
+        findings, fixed, error = analyse_source(source, summary, index, options, result.display, confirm)
         cached = {"findings": [f.to_json() for f in findings], "error": error,
                   "fixed": fixed.decode("latin-1") if fixed is not None else None}
         if cache:
@@ -102,17 +105,17 @@ def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache 
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(index: ClassIndex, options: Options, cache: Cache | None) -> None:
-    _WORKER.update(index=index, options=options, cache=cache)
+def _init_worker(index: ClassIndex, options: Options, cache: Cache | None, confirm: ConfirmSettings | None) -> None:
+    _WORKER.update(index=index, options=options, cache=cache, confirm=confirm)
 
 
 def _analyse_in_worker(loaded: _Loaded) -> FileResult:
-    return _analyse(loaded, _WORKER["index"], _WORKER["options"], _WORKER["cache"])
+    return _analyse(loaded, _WORKER["index"], _WORKER["options"], _WORKER["cache"], _WORKER["confirm"])
 
 
 def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, bytes] | None = None,
         prefilter: bool = True, jobs: int = 1, cache: Cache | None = None,
-        progress: Progress | None = None) -> list[FileResult]:
+        progress: Progress | None = None, confirm: ConfirmSettings | None = None) -> list[FileResult]:
     """Analyse every path (or the one stdin source) and return per-file results in path order.
 
     The results do not depend on ``jobs`` or on the cache. ``prefilter=False`` runs libcst on every
@@ -139,7 +142,7 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
         if id(item) not in waiting:
             item.source = item.result.original = None  # only files that may change keep their bytes
     use_cache = cache if stdin is None else None
-    analysed = list(show(_mapped(_analyse_in_worker, pending, jobs, (index, options, use_cache)),
+    analysed = list(show(_mapped(_analyse_in_worker, pending, jobs, (index, options, use_cache, confirm)),
                          len(pending), "analysing"))
     for item, result in zip(pending, analysed):
         item.result = result
@@ -147,7 +150,7 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
 
 
 def _mapped(fn: Callable[[T], R], items: list[T], jobs: int,
-            worker_state: tuple[ClassIndex, Options, Cache | None] | None = None) -> Iterator[R]:
+            worker_state: tuple[ClassIndex, Options, Cache | None, ConfirmSettings | None] | None = None) -> Iterator[R]:
     """``fn`` over ``items`` in input order: in worker processes when that can pay off."""
     if worker_state is not None:
         _init_worker(*worker_state)
@@ -155,6 +158,6 @@ def _mapped(fn: Callable[[T], R], items: list[T], jobs: int,
     if workers < 2:
         yield from map(fn, items)
         return
-    initargs = worker_state or (None, None, None)
+    initargs = worker_state or (None, None, None, None)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as executor:
         yield from executor.map(fn, items, chunksize=max(1, min(16, len(items) // (8 * workers))))

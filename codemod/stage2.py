@@ -5,48 +5,120 @@ Kept apart from the pipeline so that importing libcst is paid only by runs that 
 
 from __future__ import annotations
 
+from typing import Any
+
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .analysis import analyse_class, module_classes
 from .config import Options
-from .decision import decide_class
+from .decision import candidate_names, decide_class
 from .files import Source
-from .findings import Edit, Finding
-from .index import ClassIndex, FileSummary
+from .findings import Finding
+from .index import ClassIndex, ClassSummary, FileSummary, module_of
 from .rewrite import SpellingError, apply_edits
+from .runtime import ConfirmSettings, run_probe
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options,
-                   display: str) -> tuple[list[Finding], bytes | None, str | None]:
-    """Findings (sorted by position), the fixed bytes (None when nothing changes) and an error."""
+                   display: str, confirm: ConfirmSettings | None = None) -> tuple[list[Finding], bytes | None, str | None]:
+    """Findings (sorted by position), the fixed bytes (None when nothing changes) and an error.
+
+    With ``confirm``, the probe runs the module before deciding, and again on the rewritten source:
+    a class whose rewrite fails that check keeps its code, and its findings become ``unsafe``.
+    """
     try:
         module = cst.parse_module(source.data)
     except cst.ParserSyntaxError as exc:
         return [], None, f"cannot parse (line {exc.raw_line}): {exc.message}"
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     lines = source.text.splitlines()
-    findings: list[Finding] = []
-    edits: list[Edit] = []
-    for node, class_summary in module_classes(module, summary, index):
-        facts = analyse_class(node, class_summary, summary, positions, lines)
-        for finding in decide_class(facts, index, options, display):
-            if options.selects(finding.code):
-                findings.append(finding)
-                edits.extend(finding.edits)
+    classes = [(summary_, analyse_class(node, summary_, summary, positions, lines))
+               for node, summary_ in module_classes(module, summary, index)]
+    reports: dict[str, Any] | None = None
+    if confirm is not None:
+        requests = _requests(confirm, summary, classes)
+        reports = run_probe(confirm, module_of(source.path)[1], summary.module, source.path, requests)["classes"] \
+            if requests else {}
+    findings = [finding for class_summary, facts in classes
+                for finding in decide_class(facts, index, options, display,
+                                            reports.get(class_summary.qualname) if reports is not None else None)
+                if options.selects(finding.code)]
     findings.sort(key=lambda f: (f.line, f.column))
+    fixed, error = _rewrite(module, findings, summary, options, display)
+    if fixed is not None and confirm is not None and reports is not None:
+        failed = verify(confirm, source, summary, findings, reports, fixed)
+        if failed:
+            fixed, error = _rewrite(module, findings, summary, options, display)
+    return findings, fixed, error
+
+
+def _requests(confirm: ConfirmSettings, summary: FileSummary, classes: list[tuple[ClassSummary, Any]]) -> list[dict[str, Any]]:
+    return [{"qualname": cs.qualname, "candidates": names, **confirm.for_class(summary.module, cs.qualname)}
+            for cs, facts in classes if (names := candidate_names(facts))]
+
+
+def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, options: Options,
+             display: str) -> tuple[bytes | None, str | None]:
+    """The fixed bytes for the findings still to apply, or None; refusals are recorded on them."""
+    edits = [edit for finding in findings if finding.action != "skip" for edit in finding.edits]
     if not edits:
-        return findings, None, None
+        return None, None
     try:
         fixed = apply_edits(module, edits, summary.imports, options.buffer_style).bytes
     except SpellingError as exc:
         for finding in findings:
-            if finding.edits:
+            if finding.action != "skip":
                 finding.status, finding.action = "unsafe", "skip"
                 finding.reasons.append(f"refused: {exc}")
-        return findings, None, None
+        return None, None
     try:
         compile(fixed, display, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        return findings, None, f"internal error: the rewrite would not compile ({exc.msg}); file left unchanged"
-    return findings, fixed, None
+        return None, f"internal error: the rewrite would not compile ({exc.msg}); file left unchanged"
+    return fixed, None
+
+
+def verify(confirm: ConfirmSettings, source: Source, summary: FileSummary, findings: list[Finding],
+           before: dict[str, Any], fixed: bytes) -> bool:
+    """Run the rewritten source (SPEC 5 step 5); mark the findings of every class that fails unsafe.
+
+    Returns whether any class failed."""
+    touched = sorted({f.class_name for f in findings if f.action != "skip"})
+    requests = [{"qualname": q, "candidates": sorted({f.attribute for f in findings if f.class_name == q}),
+                 **confirm.for_class(summary.module, q)} for q in touched]
+    after = run_probe(confirm, module_of(source.path)[1], summary.module, source.path, requests,
+                      source=fixed.decode(source.encoding))["classes"]
+    failed = False
+    for qualname in touched:
+        problems = _verification_problems(before.get(qualname, {}), after.get(qualname, {}),
+                                          [f for f in findings if f.class_name == qualname and f.action != "skip"])
+        for finding in findings:
+            if finding.class_name != qualname or finding.action == "skip":
+                continue
+            if problems:
+                finding.status, finding.action = "unsafe", "skip"
+                finding.reasons.extend(f"refused by runtime verification: {p}" for p in problems)
+            else:
+                added = finding.attribute in set(after[qualname].get("state_dict") or []) - set(
+                    before[qualname].get("state_dict") or [])
+                finding.reasons.append("runtime verification passed; " + (
+                    f"state_dict gains the key '{finding.attribute}'" if added else "state_dict keys unchanged"))
+        failed |= bool(problems)
+    return failed
+
+
+def _verification_problems(before: dict[str, Any], after: dict[str, Any], findings: list[Finding]) -> list[str]:
+    if not after.get("built"):
+        return [f"the rewritten class does not build: {after.get('error')}"]
+    problems = []
+    for finding in findings:
+        kind = after.get("attributes", {}).get(finding.attribute, {}).get("kind")
+        if kind not in ("parameter", "buffer"):
+            problems.append(f"self.{finding.attribute} is still {kind} after the rewrite")
+    left = sorted(set(after.get("left_behind", [])) & {f.attribute for f in findings})
+    if left:
+        problems.append(f"{', '.join(left)} still stay behind on .to('{after.get('target')}')")
+    if before.get("output") and after.get("output") != before.get("output"):
+        problems.append("forward gives a different output for the same seed and inputs")
+    return problems

@@ -1,0 +1,229 @@
+"""The runtime probe: run as a script under the user's interpreter, it needs only torch there.
+
+    python probe.py REQUEST.json RESULT.json
+
+It imports one module file, builds each requested class, and writes what it saw as JSON to
+RESULT.json (never to stdout, which user code may print to). The request can replace the module's
+source (``source``) to verify a rewrite without touching the file on disk. Every class is probed
+on its own: an error in one is recorded and the next one runs. This file must not import nnreg:
+the user's environment may not have libcst or click.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import importlib.abc
+import importlib.util
+import json
+import sys
+import traceback
+from typing import Any
+
+
+class _SourceOverride(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves a replacement source for one module name, at the original file's path (so relative
+    imports and ``__file__`` behave as they do for the file on disk)."""
+
+    def __init__(self, name: str, path: str, source: str) -> None:
+        self.name, self.path, self.source = name, path, source
+
+    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 - importlib protocol
+        if fullname != self.name:
+            return None
+        return importlib.util.spec_from_file_location(fullname, self.path, loader=self)
+
+    def create_module(self, spec):  # noqa: ANN001
+        return None
+
+    def exec_module(self, module) -> None:  # noqa: ANN001
+        exec(compile(self.source, self.path, "exec"), module.__dict__)
+
+
+def _error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _resolve(obj: Any, qualname: str) -> Any:
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _inputs(spec: str | None, torch: Any) -> tuple | None:
+    """``"torch.randn(2, 10)"`` (evaluated with torch in scope) or ``"pkg.probes:make_inputs"``."""
+    if not spec:
+        return None
+    if ":" in spec and "(" not in spec.split(":")[0]:
+        module, _, name = spec.partition(":")
+        value = getattr(importlib.import_module(module), name)()
+    else:
+        value = eval(spec, {"torch": torch})  # noqa: S307 - the user's own config, like the code it probes
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _to(value: Any, device: str) -> Any:
+    if hasattr(value, "to") and hasattr(value, "device"):
+        return value.to(device)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to(v, device) for v in value)
+    return value
+
+
+def _first_tensor(value: Any, torch: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _first_tensor(item, torch)
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        return _first_tensor(list(value.values()), torch)
+    return None
+
+
+def _digest(value: Any, torch: Any) -> str | None:
+    tensor = _first_tensor(value, torch)
+    if tensor is None:
+        return None
+    data = tensor.detach().cpu().contiguous()
+    return hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode() + data.view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def _unregistered(module: Any, torch: Any) -> dict[str, Any]:
+    registered = set(module._parameters) | set(module._buffers) | set(module._modules)
+    return {name: value for name, value in vars(module).items()
+            if isinstance(value, torch.Tensor) and name not in registered}
+
+
+def probe_class(cls: Any, spec: dict[str, Any], target: str, torch: Any) -> dict[str, Any]:
+    report: dict[str, Any] = {"built": False, "error": None, "target": target, "attributes": {},
+                              "forward_error": None, "output": None, "state_dict": None, "left_behind": []}
+    try:
+        model = _build(cls, spec, torch)
+    except BaseException as exc:  # noqa: BLE001 - user code: anything can happen, even SystemExit
+        report["error"] = f"cannot build: {_error(exc)}"
+        return report
+    report["built"] = True
+    report["state_dict"] = sorted(model.state_dict())
+    plain = _unregistered(model, torch)
+    for name in spec.get("candidates", []):
+        value = getattr(model, name, None) if name in vars(model) or name in model._buffers or name in model._parameters else None
+        if name in model._parameters:
+            kind = "parameter"
+        elif name in model._buffers:
+            kind = "buffer"
+        elif name in plain:
+            kind = "tensor"
+        else:
+            kind = type(value).__name__ if name in vars(model) else "absent"
+        entry: dict[str, Any] = {"kind": kind}
+        if isinstance(value, torch.Tensor):
+            entry.update(dtype=str(value.dtype).replace("torch.", ""), shape=list(value.shape),
+                         device=str(value.device), requires_grad=bool(value.requires_grad))
+        report["attributes"][name] = entry
+    try:
+        moved = copy.deepcopy(model).to(target)
+        report["left_behind"] = sorted(name for name, value in vars(moved).items()
+                                       if isinstance(value, torch.Tensor) and value.device.type != target
+                                       and name not in moved._buffers and name not in moved._parameters)
+    except BaseException as exc:  # noqa: BLE001
+        report["forward_error"] = f"cannot move to {target}: {_error(exc)}"
+        return report
+    try:
+        inputs = _inputs(spec.get("inputs"), torch)
+    except BaseException as exc:  # noqa: BLE001
+        report["forward_error"] = f"cannot build inputs: {_error(exc)}"
+        return report
+    if inputs is None:
+        return report
+    try:
+        with torch.no_grad():
+            moved(*_to(inputs, target))
+    except BaseException as exc:  # noqa: BLE001
+        report["forward_error"] = _error(exc)
+    _gradients(cls, spec, inputs, report, torch)
+    return report
+
+
+def _build(cls: Any, spec: dict[str, Any], torch: Any) -> Any:
+    torch.manual_seed(0)
+    args = [_value(v, torch) for v in spec.get("args", [])]
+    return cls(*args, **{k: _value(v, torch) for k, v in spec.get("kwargs", {}).items()})
+
+
+def _value(value: Any, torch: Any) -> Any:
+    """Constructor arguments are TOML literals; ``"=torch.ones(2, 3)"`` is a Python expression."""
+    if isinstance(value, str) and value.startswith("="):
+        return eval(value[1:], {"torch": torch})  # noqa: S307 - the user's own config
+    return value
+
+
+def _gradients(cls: Any, spec: dict[str, Any], inputs: tuple, report: dict[str, Any], torch: Any) -> None:
+    """On the CPU, on fresh instances: the output for the seed and which candidates change in place
+    during forward; then, with each other floating candidate made to require grad, which get one."""
+    names = [n for n in spec.get("candidates", []) if report["attributes"].get(n, {}).get("kind") == "tensor"]
+    try:
+        model = _build(cls, spec, torch)
+        versions = {name: vars(model)[name]._version for name in names}
+        with torch.no_grad():
+            report["output"] = _digest(model(*inputs), torch)
+        for name in names:
+            report["attributes"][name]["mutated"] = vars(model)[name]._version != versions[name]
+        model = _build(cls, spec, torch)
+        watched = {}
+        for name in names:
+            value = vars(model)[name]
+            if value.is_floating_point() and not report["attributes"][name]["mutated"]:
+                watched[name] = value.detach().clone().requires_grad_(True)
+                setattr(model, name, watched[name])
+        first = _first_tensor(model(*inputs), torch)
+        if first is not None and first.requires_grad:
+            first.float().sum().backward()
+        for name, value in watched.items():
+            report["attributes"][name]["gets_grad"] = value.grad is not None
+    except BaseException as exc:  # noqa: BLE001
+        report["cpu_error"] = _error(exc)
+
+
+def main() -> None:
+    request_path, result_path = sys.argv[1], sys.argv[2]
+    with open(request_path, encoding="utf-8") as handle:
+        request = json.load(handle)
+    result: dict[str, Any] = {"classes": {}, "error": None}
+
+    def write() -> None:
+        with open(result_path, "w", encoding="utf-8") as out:
+            json.dump(result, out)
+
+    try:
+        import torch
+    except BaseException as exc:  # noqa: BLE001
+        result["error"] = f"torch cannot be imported here: {_error(exc)}"
+        write()
+        return
+    sys.path.insert(0, request["root"])
+    if request.get("source") is not None:
+        sys.meta_path.insert(0, _SourceOverride(request["module"], request["path"], request["source"]))
+    device = request.get("device", "auto")
+    target = ("cuda" if torch.cuda.is_available() else "meta") if device == "auto" else device
+    try:
+        module = importlib.import_module(request["module"])
+    except BaseException as exc:  # noqa: BLE001 - SystemExit on import included
+        result["error"] = f"cannot import {request['module']}: {_error(exc)}"
+        write()
+        return
+    for spec in request["classes"]:
+        try:
+            cls = _resolve(module, spec["qualname"])
+            result["classes"][spec["qualname"]] = probe_class(cls, spec, target, torch)
+        except BaseException as exc:  # noqa: BLE001
+            result["classes"][spec["qualname"]] = {"built": False, "error": _error(exc)}
+        write()
+    write()
+
+
+if __name__ == "__main__":
+    main()
