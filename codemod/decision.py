@@ -346,7 +346,8 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
     if runtime is not None:
         runtime_view = {"attribute": runtime.get("attributes", {}).get(attribute), "target": runtime.get("target"),
                         "left_behind": attribute in runtime.get("left_behind", []),
-                        "forward_error": runtime.get("forward_error"), "error": runtime.get("error")}
+                        "forward_error": runtime.get("forward_error"), "error": runtime.get("error"),
+                        "python": runtime.get("python"), "torch": runtime.get("torch")}
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
                    confidence=confidence, status=status, reasons=reasons, edits=edits,  # type: ignore[arg-type]

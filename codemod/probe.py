@@ -99,7 +99,8 @@ def _unregistered(module: Any, torch: Any) -> dict[str, Any]:
 
 
 def probe_class(cls: Any, spec: dict[str, Any], target: str, torch: Any) -> dict[str, Any]:
-    report: dict[str, Any] = {"built": False, "error": None, "target": target, "attributes": {},
+    report: dict[str, Any] = {"built": False, "error": None, "target": target, "python": sys.executable,
+                              "torch": torch.__version__, "attributes": {},
                               "forward_error": None, "output": None, "state_dict": None, "left_behind": []}
     try:
         model = _build(cls, spec, torch)

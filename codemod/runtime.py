@@ -30,7 +30,30 @@ class ConfirmSettings:
 
 def run_probe(settings: ConfirmSettings, root: Path, module: str, path: Path, classes: list[dict[str, Any]],
               source: str | None = None) -> dict[str, Any]:
-    """Probe one module file; returns ``{"classes": {qualname: report}, "error": str | None}``."""
+    """Probe one module file; returns ``{"classes": {qualname: report}, "error": str | None}``.
+
+    When the process dies or hangs, the class it was building gets the error and a fresh process
+    probes the classes after it: one bad class does not stop the others."""
+    merged: dict[str, Any] = {"classes": {}, "error": None}
+    pending = list(classes)
+    while pending:
+        report, failure = _run_once(settings, root, module, path, pending, source)
+        merged["classes"].update(report["classes"])
+        if report.get("error"):  # the module itself cannot be imported: every class shares the error
+            merged["error"] = report["error"]
+            for spec in pending:
+                merged["classes"].setdefault(spec["qualname"], {"built": False, "error": report["error"]})
+            break
+        pending = [spec for spec in pending if spec["qualname"] not in merged["classes"]]
+        if failure and pending:
+            merged["classes"][pending.pop(0)["qualname"]] = {"built": False, "error": failure}
+        elif not failure:
+            break
+    return merged
+
+
+def _run_once(settings: ConfirmSettings, root: Path, module: str, path: Path, classes: list[dict[str, Any]],
+              source: str | None) -> tuple[dict[str, Any], str | None]:
     with tempfile.TemporaryDirectory(prefix="nnreg-probe-") as scratch:
         request, result = Path(scratch) / "request.json", Path(scratch) / "result.json"
         request.write_text(json.dumps({"root": str(root), "module": module, "path": str(path), "source": source,
@@ -42,13 +65,8 @@ def run_probe(settings: ConfirmSettings, root: Path, module: str, path: Path, cl
         except subprocess.TimeoutExpired:
             failure = f"the probe timed out after {settings.timeout:g} s"
         except OSError as exc:
-            failure = f"cannot run {settings.python}: {exc.strerror or exc}"
-        report = _read(result)
-    if failure:
-        report["error"] = report.get("error") or failure
-        for spec in classes:
-            report["classes"].setdefault(spec["qualname"], {"built": False, "error": failure})
-    return report
+            return {"classes": {}, "error": f"cannot run {settings.python}: {exc.strerror or exc}"}, None
+        return _read(result), failure
 
 
 def _exit_reason(completed: subprocess.CompletedProcess[bytes]) -> str:

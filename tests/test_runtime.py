@@ -1,0 +1,198 @@
+"""Runtime confirmation with real torch in a separate process (meta device on the CPU)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import nnreg
+
+torch = pytest.importorskip("torch")
+
+MODULES = '''
+import time
+
+import torch
+from torch import nn
+from torch import zeros
+import torch.nn.functional as F
+
+
+def zeros(n):  # shadows the import: not a tensor at all
+    return [0.0] * n
+
+
+class Counter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mask = torch.ones(4)
+        self.history = zeros(4)
+
+    def forward(self, x):
+        return x * self.mask + len(self.history)
+
+
+class IncorrectConv(nn.Module):
+    def __init__(self, precomputed_kernel):
+        super().__init__()
+        self.kernel = precomputed_kernel
+
+    def forward(self, x):
+        return F.conv2d(x, self.kernel, padding=1)
+
+
+class NeedsArgs(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.table = torch.eye(n)
+
+    def forward(self, x):
+        return x @ self.table
+
+
+class Slow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        time.sleep(60)
+        self.table = torch.eye(2)
+
+    def forward(self, x):
+        return x @ self.table
+
+
+class Selector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.randn(4)
+
+    def forward(self, x):
+        return x[:, self.weight.argmax()]
+
+
+class Hidden(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stats = torch.zeros(4)
+
+    def forward(self, x):
+        buf = self.stats
+        buf.add_(x.detach().sum(0))
+        return x
+
+
+class Regularised(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.weight = torch.randn(4)
+
+    def forward(self, x):
+        return self.lin(x) * self.weight + sum(p.sum() for p in self.parameters())
+'''
+
+CONFIG = '''
+[tool.nnreg.confirm]
+"pkg.models:Counter" = { inputs = "torch.randn(2, 4)" }
+"pkg.models:IncorrectConv" = { kwargs = { precomputed_kernel = "=torch.ones(2, 1, 3, 3)" }, inputs = "torch.randn(1, 1, 5, 5)" }
+"pkg.models:Selector" = { inputs = "torch.randn(2, 4)" }
+"pkg.models:Hidden" = { inputs = "torch.randn(2, 4)" }
+"pkg.models:Regularised" = { inputs = "torch.randn(2, 4)" }
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "models.py").write_text(MODULES)
+    (tmp_path / "pyproject.toml").write_text(CONFIG)
+    return tmp_path
+
+
+def _findings(project: Path, *args: str) -> dict[str, dict]:
+    result = nnreg("check", "--format", "json", "--no-cache", "--confirm-timeout", "15", *args, "pkg", cwd=project)
+    assert result.returncode in (0, 1), result.stderr.decode()
+    return {f"{f['class']}.{f['attribute']}": f for f in json.loads(result.stdout)["findings"]}
+
+
+def test_static_findings_without_confirm(project: Path) -> None:
+    found = _findings(project)
+    assert found["Selector.weight"]["action"] == "parameter"
+    assert found["Hidden.stats"]["persistent"] is False
+    assert found["Counter.history"]["status"] == "fixed"  # the static rules trust the import
+    assert "IncorrectConv.kernel" not in found  # an unannotated argument is only a possible tensor
+
+
+def test_confirm(project: Path) -> None:
+    found = _findings(project, "--confirm")
+    mask = found["Counter.mask"]
+    assert mask["status"] == "fixed"
+    assert mask["runtime"]["attribute"]["kind"] == "tensor" and mask["runtime"]["left_behind"] is True
+    assert mask["runtime"]["target"] == ("cuda" if torch.cuda.is_available() else "meta")
+    assert any("runtime verification passed" in r for r in mask["reasons"])
+    history = found["Counter.history"]
+    assert (history["status"], history["action"]) == ("unconfirmed", "skip")
+    assert "runtime: self.history is list, not an unregistered tensor" in history["reasons"]
+    kernel = found["IncorrectConv.kernel"]  # confirmed from an unannotated argument
+    assert (kernel["status"], kernel["action"]) == ("fixed", "buffer")
+    assert kernel["runtime"]["attribute"]["shape"] == [2, 1, 3, 3]
+    needs = found["NeedsArgs.table"]
+    assert needs["status"] == "unconfirmed"
+    assert any("missing 1 required positional argument: 'n'" in r for r in needs["reasons"])
+    slow = found["Slow.table"]
+    assert slow["status"] == "unconfirmed" and any("timed out" in r for r in slow["reasons"])
+    selector = found["Selector.weight"]  # no gradient reaches it: not a Parameter after all
+    assert selector["status"] == "ambiguous"
+    assert any("gets no gradient" in r for r in selector["reasons"])
+    hidden = found["Hidden.stats"]  # mutated through a local alias the static rules cannot follow
+    assert hidden["persistent"] is True and hidden["status"] == "fixed"
+    regularised = found["Regularised.weight"]  # a new Parameter would change forward's output
+    assert (regularised["status"], regularised["action"]) == ("unsafe", "skip")
+    assert any("forward gives a different output" in r for r in regularised["reasons"])
+
+
+def test_fix_with_confirm_writes_only_verified_rewrites(project: Path) -> None:
+    result = nnreg("fix", "--no-cache", "--confirm", "--confirm-timeout", "15", "pkg", cwd=project)
+    assert result.returncode == 0, result.stderr.decode()
+    text = (project / "pkg" / "models.py").read_text()
+    assert 'self.register_buffer("mask", torch.ones(4), persistent=False)' in text
+    assert 'self.register_buffer("kernel", precomputed_kernel, persistent=False)' in text
+    assert "self.history = zeros(4)" in text
+    assert "        self.weight = torch.randn(4)\n\n    def forward(self, x):\n        return self.lin(x)" in text
+
+
+@pytest.mark.parametrize("payload", ["import sys\nsys.exit(3)\n", "import ctypes\nctypes.string_at(0)\n"],
+                         ids=["sys-exit", "segfault"])
+def test_user_code_that_kills_the_import(project: Path, payload: str) -> None:
+    models = project / "pkg" / "models.py"
+    models.write_text(payload + MODULES)
+    found = _findings(project, "--confirm")
+    assert {f["status"] for f in found.values()} == {"unconfirmed"}
+    reasons = " ".join(r for f in found.values() for r in f["reasons"])
+    assert ("SystemExit: 3" in reasons) if "exit" in payload else ("killed by signal 11" in reasons)
+
+
+def test_probe_runs_under_the_given_interpreter(project: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    created = subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+                             capture_output=True)
+    if created.returncode != 0:
+        pytest.skip(f"cannot create a virtual environment here: {created.stderr.decode()[-200:]}")
+    python = venv / "bin" / "python"
+    found = _findings(project, "--confirm", "--python", str(python))
+    assert found["Counter.mask"]["runtime"]["python"] == str(python)
+    missing = _findings(project, "--confirm", "--python", str(tmp_path / "nowhere" / "python"))
+    assert missing["Counter.mask"]["status"] == "unconfirmed"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+def test_cuda_reproduces_the_device_error(project: Path) -> None:
+    found = _findings(project, "--confirm", "--device", "cuda")
+    mask = found["Counter.mask"]
+    assert mask["runtime"]["target"] == "cuda" and mask["runtime"]["left_behind"] is True
+    assert "Expected all tensors to be on the same device" in mask["runtime"]["forward_error"]
+    assert mask["status"] == "fixed"
