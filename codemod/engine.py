@@ -127,7 +127,7 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
         loaded.append(_read(stdin[0], root, stdin[1], None))
     unparsed = [item for item in loaded if item.source is not None and item.summary is None and not item.result.error]
     sources = [item.source for item in unparsed if item.source is not None]
-    for item, (summary, error) in zip(unparsed, show(_mapped(_parse, sources, jobs), len(unparsed), "indexing")):
+    for item, (summary, error) in zip(unparsed, show(_mapped(_parse, sources, jobs), len(unparsed), "indexing"), strict=True):
         item.summary, item.result.error = summary, error
         if cache and item.summary_key:
             cache.put("summary", item.summary_key, {"error": error, "summary": summary.to_json() if summary else None})
@@ -144,7 +144,7 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     use_cache = cache if stdin is None else None
     analysed = list(show(_mapped(_analyse_in_worker, pending, jobs, (index, options, use_cache, confirm)),
                          len(pending), "analysing"))
-    for item, result in zip(pending, analysed):
+    for item, result in zip(pending, analysed, strict=True):
         item.result = result
     return [item.result for item in loaded]
 

@@ -11,7 +11,6 @@ if TYPE_CHECKING:
 
 Action = Literal["parameter", "buffer", "skip"]
 Status = Literal["fixed", "ambiguous", "unsafe", "unconfirmed", "suppressed"]
-CODES = {"NR001": "tensor should be a Parameter", "NR002": "tensor should be a buffer"}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ class ImportTable:
 
     module: str
     bindings: dict[str, str] = field(default_factory=dict)
-    star_modules: list[str] = field(default_factory=list)
 
     def resolve(self, dotted: str | None) -> str | None:
         """Qualified name for a dotted expression such as ``nn.Linear``; None when unknown."""
@@ -82,9 +81,7 @@ def build_import_table(tree: ast.Module, module: str, is_package_init: bool) -> 
             if source is None:
                 continue
             for alias in node.names:
-                if alias.name == "*":
-                    table.star_modules.append(source)
-                else:
+                if alias.name != "*":  # star imports bind names nnreg cannot know: they stay unresolved
                     table.bindings[alias.asname or alias.name] = f"{source}.{alias.name}"
     for node in tree.body:
         if isinstance(node, ast.ClassDef):

@@ -61,13 +61,13 @@ class FileSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "module": self.module, "sha": self.sha,
-                "bindings": self.imports.bindings, "star": self.imports.star_modules,
+                "bindings": self.imports.bindings,
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
                              "buffers": sorted(c.buffers)} for c in self.classes.values()]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileSummary:
-        imports = ImportTable(module=data["module"], bindings=data["bindings"], star_modules=data["star"])
+        imports = ImportTable(module=data["module"], bindings=data["bindings"])
         classes = {c["qualname"]: ClassSummary(**{**c, "bases": tuple(c["bases"]), "members": frozenset(c["members"]),
                                                   "parameters": frozenset(c["parameters"]),
                                                   "buffers": frozenset(c["buffers"])})

@@ -109,7 +109,7 @@ def may_hold_tensor(node: ast.ClassDef, imports: ImportTable) -> bool:
     value that could be a tensor."""
     methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
     taint = _Taint(imports, methods)
-    for method, me, target, value in taint.assignments:
+    for _method, me, target, value in taint.assignments:
         if (_self_attribute(target, me) and isinstance(value, ast.Call)
                 and is_module_constructor(imports.resolve(dotted_name(value.func)) or "")):
             taint.modules.add(target.attr)  # type: ignore[union-attr]

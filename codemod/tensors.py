@@ -58,7 +58,6 @@ class ExprInfo:
     requires_grad: bool | None = None
     on_cpu: bool = False
     detached: bool = False
-    may_be_none: bool = False
     alias_of: str | None = None
     from_argument: str | None = None
     refs: frozenset[str] = field(default_factory=frozenset)
@@ -444,9 +443,8 @@ def merge_branches(body: ExprInfo, orelse: ExprInfo) -> ExprInfo:
     if kinds == {"tensor"}:
         return replace(body, init=_merge_init(body.init, orelse.init), dtype=_merge_dtype(body.dtype, orelse.dtype),
                        refs=body.refs | orelse.refs, alias_of=None)
-    if kinds == {"tensor", "none"}:
-        tensor = body if body.is_tensor else orelse
-        return replace(tensor, may_be_none=True)
+    if kinds == {"tensor", "none"}:  # the rewrite keeps the None branch as it is
+        return body if body.is_tensor else orelse
     if "tensor" in kinds or "possible" in kinds:
         return replace(POSSIBLE, refs=body.refs | orelse.refs)
     return ExprInfo("none") if kinds == {"none"} else OTHER

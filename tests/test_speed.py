@@ -80,8 +80,8 @@ def _tree(tmp_path: Path) -> Path:
     return tree
 
 
-def _findings(tree: Path, cache: Cache, options: Options = Options()) -> list[tuple[str, bool | None]]:
-    results = engine.run(list(discover([tree], tree)), tree, options, cache=cache)
+def _findings(tree: Path, cache: Cache, options: Options | None = None) -> list[tuple[str, bool | None]]:
+    results = engine.run(list(discover([tree], tree)), tree, options or Options(), cache=cache)
     return [(f.attribute, f.persistent) for r in results for f in r.findings]
 
 

@@ -142,7 +142,7 @@ def test_classification_flags() -> None:
     assert _classify("torch.zeros(2, requires_grad=True)").requires_grad is True
     assert _classify("torch.arange(3, device='cpu')").on_cpu
     assert _classify("torch.arange(3).cpu()").on_cpu
-    assert _classify("torch.zeros(2) if c else None").may_be_none
+    assert _classify("torch.zeros(2) if c else None").is_tensor
     assert _classify("t.view(2, 2)").alias_of == "argument t"
     assert _classify("t.float()").alias_of is None
 
