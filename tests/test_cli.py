@@ -61,6 +61,7 @@ def test_diff_exit_codes_and_writes_nothing(tree: Path) -> None:
     assert nnreg("diff", "pkg", "--exit-zero", cwd=tree).returncode == 0
     clean = nnreg("diff", "pkg/clean.py", cwd=tree)
     assert (clean.returncode, clean.stdout) == (0, b"")
+    assert nnreg("diff", "missing.py", cwd=tree).returncode == 2
 
 
 def test_fix_exit_codes(tree: Path) -> None:
@@ -73,6 +74,8 @@ def test_fix_exit_codes(tree: Path) -> None:
     assert nnreg("fix", "pkg", "--exit-non-zero-on-fix", cwd=tree).returncode == 0
     assert nnreg("fix", "pkg", cwd=tree).returncode == 0
     assert not list(tree.rglob("*.nnreg-tmp"))
+    assert nnreg("fix", "missing.py", cwd=tree).returncode == 2
+    assert nnreg("fix", "pkg", "--buffer-style", "Buffer", cwd=tree).returncode == 2
 
 
 def test_python_dash_m_runs_the_same_cli(tree: Path) -> None:
