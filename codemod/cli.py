@@ -140,13 +140,22 @@ def main() -> None:
 
 @main.command()
 @shared_options
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True, help="github: workflow annotations (and $GITHUB_STEP_SUMMARY when set).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 whatever is found.")
 def check(output_format: str, exit_zero: bool, **params: Any) -> None:
     """Report findings. Exit 0: none, 1: findings or unreadable files, 2: error."""
     results, _ = _execute(params)
     if output_format == "json":
         click.echo(reporting.json_report(results), nl=False)
+    elif output_format == "sarif":
+        click.echo(reporting.sarif_report(results), nl=False)
+    elif output_format == "github":
+        annotations, summary = reporting.github_report(results)
+        click.echo(annotations, nl=False)
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
+                handle.write(summary)
     else:
         click.echo(reporting.text_report(results, params["verbose"], params["color"]), nl=False,
                    color=params["color"])

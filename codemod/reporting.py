@@ -86,3 +86,83 @@ def summary_line(results: list[FileResult], written: bool) -> str:
         parts.append(_plural(errors, "error"))
     parts.append(f"{_plural(len(results) - changed - errors, 'file')} unchanged")
     return "; ".join(parts)
+
+
+RULES = {
+    "NR001": ("TensorShouldBeParameter", "Tensor attribute should be an nn.Parameter",
+              "The module stores a tensor it means to train as a plain attribute: the optimizer never sees it, "
+              "and .to()/.cuda() and state_dict() ignore it. Wrap it in nn.Parameter(...)."),
+    "NR002": ("TensorShouldBeBuffer", "Tensor attribute should be a registered buffer",
+              "The module stores a constant or state tensor as a plain attribute: .to()/.cuda()/.half() leave it "
+              "behind and state_dict() forgets it. Register it with self.register_buffer(...)."),
+}
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _message(finding: Finding) -> str:
+    headline = f"self.{finding.attribute} in {finding.class_name} {describe(finding)} ({finding.status})"
+    return "; ".join([headline, *finding.reasons[:3]])
+
+
+def sarif_report(results: list[FileResult]) -> str:
+    """SARIF 2.1.0 with what GitHub code scanning needs: rules, repository-relative URIs, regions."""
+    from . import __version__
+
+    rules = [{"id": code, "name": name, "shortDescription": {"text": short}, "fullDescription": {"text": full},
+              "help": {"text": full}, "defaultConfiguration": {"level": "warning"}}
+             for code, (name, short, full) in RULES.items()]
+    sarif_results = []
+    for result in results:
+        for f in result.findings:
+            entry: dict = {
+                "ruleId": f.code, "ruleIndex": list(RULES).index(f.code),
+                "level": "warning" if f.status in ("fixed", "ambiguous", "unsafe") else "note",
+                "message": {"text": _message(f)},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": f.line, "startColumn": f.column + 1}}}],
+                "properties": {"action": f.action, "status": f.status, "confidence": f.confidence,
+                               "persistent": f.persistent},
+            }
+            if f.status == "suppressed":
+                entry["suppressions"] = [{"kind": "inSource"}]
+            sarif_results.append(entry)
+    notifications = [{"level": "error", "message": {"text": r.error},
+                      "locations": [{"physicalLocation": {"artifactLocation": {"uri": r.display, "uriBaseId": "%SRCROOT%"}}}]}
+                     for r in results if r.error]
+    run = {"tool": {"driver": {"name": "nnreg", "version": __version__, "semanticVersion": __version__,
+                               "informationUri": "https://pypi.org/project/nnreg/", "rules": rules}},
+           "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+           "results": sarif_results}
+    return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
+
+
+GITHUB_ANNOTATION_LIMIT = 10
+
+
+def _escape(text: str, property_value: bool = False) -> str:
+    """GitHub workflow-command escaping (and ``:``/``,`` inside property values)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
+
+
+def github_report(results: list[FileResult]) -> tuple[str, str]:
+    """Workflow annotations (the first ten, the rest counted) and the full list as markdown for
+    ``$GITHUB_STEP_SUMMARY``."""
+    findings = [f for r in results for f in r.findings if f.status != "suppressed"]
+    lines = []
+    for f in findings[:GITHUB_ANNOTATION_LIMIT]:
+        level = "warning" if f.status in ("fixed", "unsafe", "ambiguous") else "notice"
+        lines.append(f"::{level} file={_escape(f.path, True)},line={f.line},col={f.column + 1},"
+                     f"title={f.code}::{_escape(_message(f))}")
+    for r in results:
+        if r.error:
+            lines.append(f"::error file={_escape(r.display, True)},title=nnreg::{_escape(r.error)}")
+    hidden = len(findings) - GITHUB_ANNOTATION_LIMIT
+    if hidden > 0:
+        lines.append(f"::notice title=nnreg::{hidden} more findings are not annotated; see the job summary")
+    table = ["## nnreg", "", "| file | line | class | attribute | code | change | status | confidence |",
+             "| --- | ---: | --- | --- | --- | --- | --- | ---: |"]
+    table += [f"| {f.path} | {f.line} | {f.class_name} | {f.attribute} | {f.code} | {f.action} | {f.status} | "
+              f"{f.confidence:.2f} |" for f in findings]
+    return "\n".join(lines) + ("\n" if lines else ""), "\n".join(table) + "\n"
