@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ import click
 
 from . import __version__, engine, reporting
 from .cache import Cache
+from .config import find_pyproject
+from .pullrequest import DEFAULT_AUTHOR, PrSettings, PullRequestError, git, run_pull_requests
 from .runtime import ConfirmSettings
 from .config import ConfigError, build_options, load_table
 from .discovery import discover, repository_root
@@ -206,6 +209,43 @@ def fix(exit_non_zero_on_fix: bool, **params: Any) -> None:
     _finish(results, params, written=True)
     changed = any(r.changed for r in results)
     sys.exit(1 if any(r.error for r in results) or (exit_non_zero_on_fix and changed) else 0)
+
+
+@main.command()
+@shared_options
+@click.option("--base", help="Branch or commit to start from (default: the current branch).")
+@click.option("--branch", default="nnreg/register-tensors", show_default=True, help="Branch to create or reset.")
+@click.option("--split-by", type=click.Choice(["directory"]), help="One branch and pull request per top directory.")
+@click.option("--max-files", type=click.IntRange(min=1), default=50, show_default=True,
+              help="With --split-by: at most this many files per pull request.")
+@click.option("--author", default=DEFAULT_AUTHOR, show_default=True, help="Author and committer of the commit.")
+@click.option("--body-file", type=click.Path(path_type=Path, dir_okay=False), help="Write the PR body here.")
+@click.option("--push", "push_remote", metavar="REMOTE", help="Push the branch to this remote.")
+@click.option("--open", "open_pr", is_flag=True, help="Open or update the pull request (needs GITHUB_TOKEN).")
+@click.option("--repo", help="OWNER/NAME on GitHub, for --open.")
+@click.option("--api-url", default="https://api.github.com", show_default=True, help="GitHub (Enterprise) API.")
+@click.option("--draft", is_flag=True, help="Open the pull request as a draft.")
+def pr(**params: Any) -> None:
+    """Branch, fix, commit, write the PR body; optionally push and open the pull request. Exit 0:
+    success (also when nothing needs fixing), 2: error."""
+    paths = list(params["paths"])
+    try:
+        root = Path(git("rev-parse", "--show-toplevel", cwd=Path.cwd()))
+    except PullRequestError:
+        raise _Fatal("nnreg pr runs in a git checkout") from None
+    params["paths"] = tuple(paths) or (root,)
+    settings = PrSettings(
+        base=params["base"], branch=params["branch"], split_by=params["split_by"], max_files=params["max_files"],
+        author=params["author"], body_file=params["body_file"].absolute() if params["body_file"] else None,
+        push=params["push_remote"], open_pr=params["open_pr"], repo=params["repo"], api_url=params["api_url"],
+        draft=params["draft"], config=params["config_file"] or find_pyproject(root),
+        command=shlex.join(["nnreg", "fix", *(str(p) for p in paths or ["."])]))
+    try:
+        code = run_pull_requests(root, lambda: _execute(params)[0], settings,
+                                 lambda line: click.echo(f"nnreg pr: {line}", err=True))
+    except PullRequestError as exc:
+        raise _Fatal(str(exc)) from None
+    sys.exit(code)
 
 
 def run_main() -> None:
