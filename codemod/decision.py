@@ -94,6 +94,8 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
         first = mutations[0]
         evidence.stateful = f"mutated in place in {first.method}() (line {first.line})"
         evidence.buffer.append((evidence.stateful + ": running state", 0.85))
+    evidence.parameter = list(dict.fromkeys(evidence.parameter))  # two assignments, one piece of evidence
+    evidence.buffer = list(dict.fromkeys(evidence.buffer))
     return evidence
 
 
