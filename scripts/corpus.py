@@ -46,7 +46,8 @@ def fetch(requirement: str, cache: Path = CACHE) -> Path:
 def check(root: Path) -> str:
     """Run ``nnreg check --format json`` on an unpacked tree: counts per action and status, and time."""
     start = time.perf_counter()
-    result = subprocess.run(["nnreg", "check", "--format", "json", "-q", "."], cwd=root, capture_output=True)
+    result = subprocess.run(["nnreg", "check", "--format", "json", "-q", "--no-cache", "."], cwd=root,
+                            capture_output=True)
     elapsed = time.perf_counter() - start
     report = json.loads(result.stdout)
     counts = Counter(f"{f['action']}/{f['status']}" for f in report["findings"])
