@@ -85,12 +85,12 @@ def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = ()) -> I
     .gitignore above it ignores scans it with only the .gitignore files inside it.
     """
     ignores = _Ignores(root.absolute(), excludes)
-    seen: set[Path] = set()
+    seen: set[Path] = set()  # resolved paths: a file and a link to it are one file
     for given in paths:
         given = given.absolute()
         if given.is_file():
-            if given not in seen:
-                seen.add(given)
+            if given.resolve() not in seen:
+                seen.add(given.resolve())
                 yield given
             continue
         found: list[Path] = []
@@ -106,6 +106,6 @@ def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = ()) -> I
                         continue
                     found.append(path)
         for path in sorted(found):
-            if path not in seen:
-                seen.add(path)
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
                 yield path

@@ -71,8 +71,10 @@ def write_atomic(path: Path, new_data: bytes, expected_old: bytes) -> None:
 
     Refuses when the file on disk no longer holds ``expected_old`` (someone edited it meanwhile),
     keeps the file's permission bits, and never leaves a partial file behind: a kill before the
-    rename leaves the old file whole, after it the new one.
+    rename leaves the old file whole, after it the new one. A symlink stays a symlink: its target
+    is what gets replaced.
     """
+    path = path.resolve()
     try:
         current = path.read_bytes()
         mode = stat.S_IMODE(path.stat().st_mode)

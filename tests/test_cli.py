@@ -193,6 +193,15 @@ def test_no_newline_at_end_of_file_diff_applies(tmp_path: Path) -> None:
     assert (repo / "net.py").read_bytes() == FIXED.rstrip(b"\n")
 
 
+def test_fix_through_a_symlink_keeps_the_link(tree: Path) -> None:
+    (tree / "pkg" / "alias.py").symlink_to(tree / "pkg" / "net.py")
+    result = nnreg("fix", "pkg", cwd=tree)
+    assert result.returncode == 0, result.stderr.decode()
+    assert (tree / "pkg" / "alias.py").is_symlink()
+    assert (tree / "pkg" / "net.py").read_bytes() == FIXED
+    assert b"1 tensor registered in 1 file" in result.stderr
+
+
 def test_fix_refuses_a_file_changed_since_it_was_read(tmp_path: Path) -> None:
     from codemod.files import SourceError, write_atomic
 
