@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,24 +75,32 @@ def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
     return any(c.may_hold_tensor and index.is_module_class(c) for c in summary.classes.values())
 
 
+def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:
+    """Everything a stage-2 result depends on: the bytes, the options, nnreg's version and every
+    file that defines one of the file's base classes."""
+    assert loaded.source is not None and loaded.summary is not None
+    return digest("result", __version__, json.dumps(asdict(options), sort_keys=True), loaded.result.display,
+                  loaded.source.sha, *index.dependencies(loaded.summary))
+
+
 def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache | None,
              confirm: ConfirmSettings | None = None) -> FileResult:
-    """Stage 2 for one file, through the cache: the key covers the bytes, the options, nnreg's
-    version and every file that defines one of its base classes."""
+    """Stage 2 for one file (a cache miss): libcst analysis, stored for the next run."""
+    from .stage2 import analyse_source  # libcst is imported only when a file needs it
+
     result, source, summary = loaded.result, loaded.source, loaded.summary
     assert source is not None and summary is not None
-    key = digest("result", __version__, json.dumps(asdict(options), sort_keys=True), result.display,
-                 source.sha, *index.dependencies(summary))
-    cache = None if confirm else cache  # results that ran user code are never reused
-    cached = cache.get("result", key) if cache else None
-    if cached is None:
-        from .stage2 import analyse_source  # libcst is imported only when a file needs it
+    findings, fixed, error = analyse_source(source, summary, index, options, result.display, confirm)
+    cached = {"findings": [f.to_json() for f in findings], "error": error,
+              "fixed": fixed.decode("latin-1") if fixed is not None else None}
+    if cache and not confirm:  # results that ran user code are never reused
+        cache.put("result", _result_key(loaded, index, options), cached)
+    return _restore(loaded, cached)
 
-        findings, fixed, error = analyse_source(source, summary, index, options, result.display, confirm)
-        cached = {"findings": [f.to_json() for f in findings], "error": error,
-                  "fixed": fixed.decode("latin-1") if fixed is not None else None}
-        if cache:
-            cache.put("result", key, cached)
+
+def _restore(loaded: _Loaded, cached: dict[str, Any]) -> FileResult:
+    """A stage-2 result from its JSON form, the same whether it was just computed or cached."""
+    result = loaded.result
     result.findings = [Finding.from_json(f) for f in cached["findings"]]
     result.error = cached["error"]
     result.fixed = cached["fixed"].encode("latin-1") if cached["fixed"] is not None else None
@@ -142,10 +149,16 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
         if id(item) not in waiting:
             item.source = item.result.original = None  # only files that may change keep their bytes
     use_cache = cache if stdin is None else None
-    analysed = list(show(_mapped(_analyse_in_worker, pending, jobs, (index, options, use_cache, confirm)),
-                         len(pending), "analysing"))
-    for item, result in zip(pending, analysed, strict=True):
+    hits = {id(item): use_cache.get("result", _result_key(item, index, options))
+            for item in pending} if use_cache and not confirm else {}
+    misses = [item for item in pending if hits.get(id(item)) is None]
+    analysed = list(show(_mapped(_analyse_in_worker, misses, jobs, (index, options, use_cache, confirm)),
+                         len(misses), "analysing"))
+    for item, result in zip(misses, analysed, strict=True):
         item.result = result
+    for item in pending:
+        if hits.get(id(item)) is not None:
+            item.result = _restore(item, hits[id(item)])
     return [item.result for item in loaded]
 
 
@@ -158,6 +171,8 @@ def _mapped(fn: Callable[[T], R], items: list[T], jobs: int,
     if workers < 2:
         yield from map(fn, items)
         return
+    from concurrent.futures import ProcessPoolExecutor  # only runs with work to spread pay for this import
+
     initargs = worker_state or (None, None, None, None)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=initargs) as executor:
         yield from executor.map(fn, items, chunksize=max(1, min(16, len(items) // (8 * workers))))

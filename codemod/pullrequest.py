@@ -12,9 +12,6 @@ import hashlib
 import json
 import os
 import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,6 +258,10 @@ class GitHub:
 
     def call(self, method: str, path: str, payload: dict[str, Any] | None = None,
              query: dict[str, str] | None = None) -> Any:
+        import urllib.error  # imported here: every other command starts faster without http and ssl
+        import urllib.parse
+        import urllib.request
+
         url = self.base + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
         request = urllib.request.Request(url, method=method, data=json.dumps(payload).encode() if payload else None)
         request.add_header("Authorization", f"Bearer {self._token}")

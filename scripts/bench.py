@@ -60,7 +60,9 @@ def median_of(runs: int, command: list[str], cwd: Path, before: Callable[[], obj
 def bench(requirement: str, package: str, runs: int, with_torchfix: bool) -> list[tuple[str, float, int | None]]:
     root = fetch(requirement)
     cache = Path(tempfile.mkdtemp(prefix="nnreg-bench-"))
-    nnreg = [shutil.which("nnreg") or "nnreg", "check", "-q", "--exit-zero", "--cache-dir", str(cache), package]
+    script = Path(sys.executable).with_name("nnreg")  # the console script itself, not a version-manager shim
+    nnreg = [str(script) if script.exists() else shutil.which("nnreg") or "nnreg",
+             "check", "-q", "--exit-zero", "--cache-dir", str(cache), package]
     clear = lambda: shutil.rmtree(cache, ignore_errors=True)  # noqa: E731
     rows: list[tuple[str, float, int | None]] = []
     parse, _ = median_of(runs, [sys.executable, "-c", PARSE_ALL, package], root)
