@@ -16,7 +16,7 @@ from typing import Any
 
 from .files import SourceError, read_source
 from .imports import ImportTable, build_import_table, dotted_name, module_name_for
-from .prefilter import may_hold_tensor
+from .prefilter import MethodScan, may_hold_tensor, scan_method
 from .torchapi import BUFFER_FACTORIES, PARAMETER_FACTORIES
 
 KNOWN_MODULE_BASES = (
@@ -90,33 +90,25 @@ def module_of(path: Path) -> tuple[str, Path]:
     return module_name_for(parts, path.name == "__init__.py"), root
 
 
-def _registered_names(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable) -> tuple[set[str], set[str]]:
+def _registered_names(scan: MethodScan, imports: ImportTable) -> tuple[set[str], set[str]]:
     """Names a method registers as parameters and as buffers (framework states count as buffers)."""
     params: set[str] = set()
     buffers: set[str] = set()
-    if not method.args.args:
-        return params, buffers
-    me = method.args.args[0].arg
-    for node in ast.walk(method):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            receiver = node.func.value
-            first = node.args[0] if node.args else None
-            if (isinstance(receiver, ast.Name) and receiver.id == me and isinstance(first, ast.Constant)
-                    and isinstance(first.value, str)):
-                if node.func.attr == "register_parameter":
-                    params.add(first.value)
-                elif node.func.attr in ("register_buffer", "add_state"):
-                    buffers.add(first.value)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            made = imports.resolve(dotted_name(node.value.func))
-            for target in targets:
-                if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
-                        and target.value.id == me):
-                    if made in PARAMETER_FACTORIES:
-                        params.add(target.attr)
-                    elif made in BUFFER_FACTORIES:
-                        buffers.add(target.attr)
+    for call in scan.self_calls:
+        first = call.args[0] if call.args else None
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            if call.func.attr == "register_parameter":  # type: ignore[attr-defined]
+                params.add(first.value)
+            elif call.func.attr in ("register_buffer", "add_state"):  # type: ignore[attr-defined]
+                buffers.add(first.value)
+    for _method, me, target, value in scan.assignments:
+        if (isinstance(value, ast.Call) and isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                and target.value.id == me):
+            made = imports.resolve(dotted_name(value.func))
+            if made in PARAMETER_FACTORIES:
+                params.add(target.attr)
+            elif made in BUFFER_FACTORIES:
+                buffers.add(target.attr)
     return params, buffers
 
 
@@ -124,12 +116,16 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     members: set[str] = set()
     params: set[str] = set()
     buffers: set[str] = set()
+    scans: list[MethodScan] = []
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             members.add(item.name)
-            found_params, found_buffers = _registered_names(item, imports)
-            params |= found_params
-            buffers |= found_buffers
+            scan = scan_method(item)
+            if scan is not None:
+                scans.append(scan)
+                found_params, found_buffers = _registered_names(scan, imports)
+                params |= found_params
+                buffers |= found_buffers
         elif isinstance(item, ast.ClassDef):
             members.add(item.name)
         elif isinstance(item, ast.Assign):
@@ -139,7 +135,7 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
-                        may_hold_tensor=may_hold_tensor(node, imports))
+                        may_hold_tensor=may_hold_tensor(scans, imports))
 
 
 def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:

@@ -10,6 +10,7 @@ assigned such a value anywhere in the class, or a registered tensor of a torch l
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
 from .imports import ImportTable, dotted_name
 from .torchapi import (BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, TENSOR_TYPES, is_module_constructor,
@@ -21,12 +22,12 @@ _REGISTERED = PARAMETER_FACTORIES | BUFFER_FACTORIES
 class _Taint:
     """Names and attributes that may hold tensors, grown to a fixed point over the class."""
 
-    def __init__(self, imports: ImportTable, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]) -> None:
+    def __init__(self, imports: ImportTable, scans: list[MethodScan]) -> None:
         self.imports = imports
         self.attributes: set[str] = set()
         self.modules: set[str] = set()
-        self.locals: dict[str, set[str]] = {m.name: self._tensor_arguments(m) for m in methods}
-        self.assignments = [a for m in methods if m.args.args for a in _assignments(m, m.args.args[0].arg)]
+        self.locals: dict[str, set[str]] = {s.method.name: self._tensor_arguments(s.method) for s in scans}
+        self.assignments = [a for scan in scans for a in scan.assignments]
 
     def _tensor_arguments(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
         names = set()
@@ -84,18 +85,36 @@ class _Taint:
 Assignment = tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, ast.expr, ast.expr]
 
 
-def _assignments(method: ast.FunctionDef | ast.AsyncFunctionDef, me: str) -> list[Assignment]:
-    """Every (method, self name, target, value) binding in the method, ``setattr`` included."""
-    found: list[Assignment] = []
+@dataclass
+class MethodScan:
+    """One walk of a method, shared by the class summary (registrations) and the candidate test."""
+
+    method: ast.FunctionDef | ast.AsyncFunctionDef
+    me: str
+    assignments: list[Assignment]  # (method, self name, target, value), ``setattr`` included
+    self_calls: list[ast.Call]  # ``self.something(...)``
+
+
+def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef) -> MethodScan | None:
+    """The bindings and calls on ``self`` of a method; None for a method without arguments."""
+    if not method.args.args:
+        return None
+    me = method.args.args[0].arg
+    scan = MethodScan(method, me, [], [])
     for node in ast.walk(method):
         if isinstance(node, ast.Assign):
-            found.extend((method, me, target, node.value) for target in node.targets)
+            scan.assignments.extend((method, me, target, node.value) for target in node.targets)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            found.append((method, me, node.target, node.value))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
-              and len(node.args) >= 3):
-            found.append((method, me, ast.Attribute(value=node.args[0], attr="<setattr>"), node.args[2]))
-    return found
+            scan.assignments.append((method, me, node.target, node.value))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id == "setattr" and len(node.args) >= 3:
+                name = node.args[1]
+                attr = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else "<setattr>"
+                scan.assignments.append((method, me, ast.Attribute(value=node.args[0], attr=attr), node.args[2]))
+            elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == me:
+                scan.self_calls.append(node)
+    return scan
 
 
 def _self_attribute(target: ast.expr, me: str) -> str | None:
@@ -104,11 +123,10 @@ def _self_attribute(target: ast.expr, me: str) -> str | None:
     return None
 
 
-def may_hold_tensor(node: ast.ClassDef, imports: ImportTable) -> bool:
+def may_hold_tensor(scans: list[MethodScan], imports: ImportTable) -> bool:
     """True when some method assigns ``self.X`` (directly, in a tuple, chained or by ``setattr``) a
     value that could be a tensor."""
-    methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    taint = _Taint(imports, methods)
+    taint = _Taint(imports, scans)
     for _method, me, target, value in taint.assignments:
         if (_self_attribute(target, me) and isinstance(value, ast.Call)
                 and is_module_constructor(imports.resolve(dotted_name(value.func)) or "")):
