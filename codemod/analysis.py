@@ -68,6 +68,10 @@ class ClassFacts:
     def uses_of(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
 
+    def reads_after_init(self, attribute: str) -> list[Use]:
+        """Reads of ``self.X`` outside ``__init__`` and the helpers it calls."""
+        return [u for u in self.uses_of(attribute, "read") if u.method not in self.init_methods]
+
 
 def suppression_codes(lines: list[str], first: int, last: int) -> frozenset[str] | None:
     """Codes suppressed on lines ``first..last`` (1-based); empty set means all; None means none."""

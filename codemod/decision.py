@@ -124,22 +124,46 @@ def choose(evidence: Evidence, options: Options) -> tuple[str, str, float, list[
                                      "makes the tensor follow the module"]
 
 
+@dataclass
+class _ClassView:
+    """What every attribute of one class is decided against, worked out once per class."""
+
+    facts: ClassFacts
+    members: frozenset[str]  # defined by the class or a known base
+    parameters: frozenset[str]  # registered as Parameters by the class or a known base
+    registered: frozenset[str]  # registered as anything by the class or a known base
+    layer_base: str | None  # a torch.nn layer among the bases, which registers tensors of its own
+    aliases: dict[str, list[str]]  # what an assignment aliases -> the attributes assigned from it
+    submodules: frozenset[str]
+
+    @classmethod
+    def of(cls, facts: ClassFacts, index: ClassIndex) -> _ClassView:
+        summary = facts.summary
+        members, parameters, buffers = index.inherited(summary)
+        layers = [b for c in [summary, *index.ancestors(summary)] for b in c.bases
+                  if b and b.startswith("torch.nn.") and b not in PLAIN_CONTAINERS]
+        aliases: dict[str, list[str]] = defaultdict(list)
+        for a in facts.assignments:
+            if a.info.is_tensor and a.info.alias_of and a.method in facts.init_methods:
+                aliases[a.info.alias_of].append(a.attribute)
+        return cls(facts=facts, members=summary.members | members, parameters=summary.parameters | parameters,
+                   registered=summary.parameters | summary.buffers | parameters | buffers,
+                   layer_base=layers[0] if layers else None, aliases=aliases,
+                   submodules=frozenset(a.attribute for a in facts.assignments if a.info.kind == "module"))
+
+
 def _refusals(attribute: str, action: str, tensors: list[Assignment], others: list[Assignment],
-              facts: ClassFacts, index: ClassIndex, aliases: dict[str, list[str]],
-              submodules: set[str]) -> list[str]:
+              view: _ClassView) -> list[str]:
     """Reasons why rewriting would break the code (SPEC section 4); empty when it is safe."""
-    summary = facts.summary
-    members, inherited_params, _ = index.inherited(summary)
+    facts, aliases = view.facts, view.aliases
     refusals: list[str] = []
-    if attribute in summary.members or attribute in members or attribute in MODULE_MEMBERS:
+    if attribute in view.members or attribute in MODULE_MEMBERS:
         refusals.append(f"'{attribute}' already exists as a class attribute, property or method "
                         f"(register_buffer raises KeyError: attribute '{attribute}' already exists)")
-    if "__getattr__" in summary.members | members:
+    if "__getattr__" in view.members:
         refusals.append("the class defines __getattr__, so every register_buffer raises 'attribute already exists'")
-    layer_bases = [b for c in [summary, *index.ancestors(summary)] for b in c.bases
-                   if b and b.startswith("torch.nn.") and b not in PLAIN_CONTAINERS]
-    if layer_bases and STANDARD_LAYER_TENSORS.match(attribute):
-        refusals.append(f"base class {layer_bases[0]} may register '{attribute}' itself")
+    if view.layer_base and STANDARD_LAYER_TENSORS.match(attribute):
+        refusals.append(f"base class {view.layer_base} may register '{attribute}' itself")
     for use in facts.uses_of(attribute, "del"):
         refusals.append(f"'del self.{attribute}' in {use.method}() (line {use.line}): a later assignment "
                         "would silently make it a plain attribute again")
@@ -161,7 +185,7 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
                                 f"{', '.join('self.' + s for s in shared)}")
         for ref in sorted(info.refs):
             head = ref.split(".")[0]
-            if head in summary.parameters or head in inherited_params or (head in submodules and "." in ref):
+            if head in view.parameters or (head in view.submodules and "." in ref):
                 refusals.append(f"derived from the registered Parameter self.{ref}: a view or expression of a "
                                 "Parameter must be computed in forward")
                 break
@@ -180,7 +204,7 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
                             "'torch.FloatTensor' as parameter")
     for use in facts.uses_of(attribute, ".numpy()", ".tolist()", ".cpu()"):
         refusals.append(f"used on the CPU on purpose: {use.kind} in {use.method}() (line {use.line})")
-    reads = [u for u in facts.uses_of(attribute, "read") if u.method not in facts.init_methods]
+    reads = facts.reads_after_init(attribute)
     if reads and all(u.method in facts.data_loading_methods for u in reads):
         refusals.append(f"read only in {reads[0].method}(), which runs in data loading (a collate_fn or a "
                         "torch.utils.data callback): the tensor must stay on the CPU there")
@@ -247,19 +271,10 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
     ``runtime`` is the probe's report for this class when ``--confirm`` ran: it confirms or refutes
     each static finding, and turns values the static rules could not type into findings.
     """
-    summary = facts.summary
-    _, inherited_params, inherited_buffers = index.inherited(summary)
-    registered = summary.parameters | summary.buffers | inherited_params | inherited_buffers
+    view = _ClassView.of(facts, index)
     by_attribute: dict[str, list[Assignment]] = defaultdict(list)
-    aliases: dict[str, list[str]] = defaultdict(list)
-    submodules: set[str] = set()
     for assignment in facts.assignments:
         by_attribute[assignment.attribute].append(assignment)
-        info = assignment.info
-        if info.is_tensor and info.alias_of and assignment.method in facts.init_methods:
-            aliases[info.alias_of].append(assignment.attribute)
-        if info.kind == "module":
-            submodules.add(assignment.attribute)
     findings: list[Finding] = []
     for attribute, assignments in by_attribute.items():
         entry = (runtime or {}).get("attributes", {}).get(attribute)
@@ -267,13 +282,11 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
             assignments = [replace(a, info=runtime_tensor(a.info, entry)) if a.info.kind == "possible"
                            and a.method in facts.init_methods else a for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
-        if not tensors or attribute in registered:
+        if not tensors or attribute in view.registered:
             continue
         nones = [a for a in assignments if a.info.kind == "none" and a.method in facts.init_methods]
         others = [a for a in assignments if a not in tensors and a not in nones and a.info.kind != "none"]
-        finding = _decide_attribute(attribute, tensors, nones, others, facts, index, options, path,
-                                    aliases, submodules, runtime)
-        findings.append(finding)
+        findings.append(_decide_attribute(attribute, tensors, nones, others, view, options, path, runtime))
     return findings
 
 
@@ -300,9 +313,9 @@ def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]
 
 
 def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Assignment],
-                      others: list[Assignment], facts: ClassFacts, index: ClassIndex, options: Options,
-                      path: str, aliases: dict[str, list[str]], submodules: set[str],
+                      others: list[Assignment], view: _ClassView, options: Options, path: str,
                       runtime: dict[str, Any] | None) -> Finding:
+    facts = view.facts
     evidence = gather_evidence(attribute, tensors, facts)
     refuted, runtime_notes = _runtime_evidence(evidence, attribute, runtime) if runtime is not None else (None, [])
     proposed, action, confidence, reasons = choose(evidence, options)
@@ -313,10 +326,10 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
     status = "fixed"
     if options.ambiguous != "skip" and reasons[0].startswith("ambiguous"):
         reasons.append(f"--ambiguous {options.ambiguous} chose {action}")
-    refusals = _refusals(attribute, effective, tensors, others, facts, index, aliases, submodules)
+    refusals = _refusals(attribute, effective, tensors, others, view)
     if action == "skip":
         status = "ambiguous"
-    elif not [u for u in facts.uses_of(attribute, "read") if u.method not in facts.init_methods]:
+    elif not facts.reads_after_init(attribute):
         status, action = "ambiguous", "skip"
         reasons.append("never read outside __init__ in this class: registering it changes nothing nnreg can see")
     reasons.extend(runtime_notes)
