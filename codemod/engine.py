@@ -133,7 +133,7 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     if stdin is not None:
         loaded.append(_read(stdin[0], root, stdin[1], None))
     unparsed = [item for item in loaded if item.source is not None and item.summary is None and not item.result.error]
-    sources = [item.source for item in unparsed if item.source is not None]
+    sources = [item.source for item in unparsed]
     for item, (summary, error) in zip(unparsed, show(_mapped(_parse, sources, jobs), len(unparsed), "indexing"), strict=True):
         item.summary, item.result.error = summary, error
         if cache and item.summary_key:

@@ -111,7 +111,7 @@ def probe_class(cls: Any, spec: dict[str, Any], target: str, torch: Any) -> dict
     report["state_dict"] = sorted(model.state_dict())
     plain = _unregistered(model, torch)
     for name in spec.get("candidates", []):
-        value = getattr(model, name, None) if name in vars(model) or name in model._buffers or name in model._parameters else None
+        value = model._parameters.get(name, model._buffers.get(name, vars(model).get(name)))
         if name in model._parameters:
             kind = "parameter"
         elif name in model._buffers:
@@ -127,9 +127,8 @@ def probe_class(cls: Any, spec: dict[str, Any], target: str, torch: Any) -> dict
         report["attributes"][name] = entry
     try:
         moved = copy.deepcopy(model).to(target)
-        report["left_behind"] = sorted(name for name, value in vars(moved).items()
-                                       if isinstance(value, torch.Tensor) and value.device.type != target
-                                       and name not in moved._buffers and name not in moved._parameters)
+        report["left_behind"] = sorted(name for name, value in _unregistered(moved, torch).items()
+                                       if value.device.type != target)
     except BaseException as exc:  # noqa: BLE001
         report["forward_error"] = f"cannot move to {target}: {_error(exc)}"
         return report

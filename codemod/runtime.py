@@ -24,8 +24,10 @@ class ConfirmSettings:
     timeout: float = 60.0
     classes: dict[str, dict[str, Any]] = field(default_factory=dict)  # "pkg.mod:Class" -> args/kwargs/inputs
 
-    def for_class(self, module: str, qualname: str) -> dict[str, Any]:
-        return self.classes.get(f"{module}:{qualname}", {})
+    def request(self, module: str, qualname: str, candidates: list[str]) -> dict[str, Any]:
+        """What the probe needs for one class: the attributes to look at, and the class's own
+        ``args``/``kwargs``/``inputs`` from ``[tool.nnreg.confirm]``."""
+        return {"qualname": qualname, "candidates": candidates, **self.classes.get(f"{module}:{qualname}", {})}
 
 
 def run_probe(settings: ConfirmSettings, root: Path, module: str, path: Path, classes: list[dict[str, Any]],

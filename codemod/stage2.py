@@ -54,7 +54,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
 
 
 def _requests(confirm: ConfirmSettings, summary: FileSummary, classes: list[tuple[ClassSummary, Any]]) -> list[dict[str, Any]]:
-    return [{"qualname": cs.qualname, "candidates": names, **confirm.for_class(summary.module, cs.qualname)}
+    return [confirm.request(summary.module, cs.qualname, names)
             for cs, facts in classes if (names := candidate_names(facts))]
 
 
@@ -85,8 +85,8 @@ def verify(confirm: ConfirmSettings, source: Source, summary: FileSummary, findi
 
     Returns whether any class failed."""
     touched = sorted({f.class_name for f in findings if f.action != "skip"})
-    requests = [{"qualname": q, "candidates": sorted({f.attribute for f in findings if f.class_name == q}),
-                 **confirm.for_class(summary.module, q)} for q in touched]
+    requests = [confirm.request(summary.module, q, sorted({f.attribute for f in findings if f.class_name == q}))
+                for q in touched]
     after = run_probe(confirm, module_of(source.path)[1], summary.module, source.path, requests,
                       source=fixed.decode(source.encoding))["classes"]
     failed = False
