@@ -21,26 +21,50 @@ from pathlib import Path
 CACHE = Path(__file__).resolve().parent.parent / ".corpora"
 
 
-def fetch(requirement: str, cache: Path = CACHE) -> Path:
-    """Unpacked source tree of one pinned distribution (``name==version``)."""
+def _unpacked(requirement: str, cache: Path) -> Path:
     name, _, version = requirement.partition("==")
     if not version:
         raise SystemExit(f"pin an exact version: {requirement}")
-    target = cache / f"{name}-{version}"
-    if (target / ".complete").exists():
-        return target
+    return cache / f"{name}-{version}"
+
+
+def fetch_all(pins: dict[str, str | None], cache: Path = CACHE) -> dict[str, Path]:
+    """Unpacked source trees of pinned distributions, ``{"name==version": sha256 or None}``.
+
+    Missing wheels are downloaded by one ``pip download`` call. When every missing pin carries a
+    sha256, pip checks it (``--require-hashes``): a changed upload on PyPI stops the run instead of
+    silently changing what is measured.
+    """
+    roots = {requirement: _unpacked(requirement, cache) for requirement in pins}
+    missing = {r: sha for r, sha in pins.items() if not (roots[r] / ".complete").exists()}
+    if not missing:
+        return roots
     downloads = cache / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                    "--dest", str(downloads), requirement], check=True)
-    wheel_prefix = name.replace("-", "_").lower() + f"-{version}-"
-    wheels = [p for p in downloads.glob("*.whl") if p.name.lower().startswith(wheel_prefix)]
-    if not wheels:
-        raise SystemExit(f"no wheel downloaded for {requirement}")
-    with zipfile.ZipFile(wheels[0]) as archive:
-        archive.extractall(target)
-    (target / ".complete").touch()
-    return target
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--dest", str(downloads)]
+    if all(missing.values()):
+        requirements = downloads / "requirements.txt"
+        requirements.write_text("".join(f"{r} --hash=sha256:{sha}\n" for r, sha in missing.items()))
+        command += ["--require-hashes", "-r", str(requirements)]
+    else:
+        command += list(missing)
+    subprocess.run(command, check=True)
+    for requirement in missing:
+        name, _, version = requirement.partition("==")
+        wheel_prefix = name.replace("-", "_").lower() + f"-{version}-"
+        wheels = [p for p in downloads.glob("*.whl") if p.name.lower().startswith(wheel_prefix)]
+        if not wheels:
+            raise SystemExit(f"no wheel downloaded for {requirement}")
+        with zipfile.ZipFile(wheels[0]) as archive:
+            archive.extractall(roots[requirement])
+        (roots[requirement] / ".complete").touch()
+    return roots
+
+
+def fetch(requirement: str, cache: Path = CACHE) -> Path:
+    """Unpacked source tree of one pinned distribution (``name==version``)."""
+    return fetch_all({requirement: None}, cache)[requirement]
 
 
 def check(root: Path) -> str:
