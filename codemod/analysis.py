@@ -18,14 +18,23 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
-from .torchapi import TENSOR_TYPES
-from .tensors import POSSIBLE, ExprInfo, Scope, argument_info, classify, merge_branches, self_attribute
+from .torchapi import SIZED_LAYERS, TENSOR_TYPES
+from .tensors import POSSIBLE, ExprInfo, Rank0, Scope, argument_info, classify, merge_branches, self_attribute
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                               "torch.autograd.grad_mode.no_grad"})
 CPU_ONLY_METHODS = frozenset({"numpy", "tolist", "cpu"})
 DATA_LOADING_KEYWORDS = frozenset({"collate_fn", "worker_init_fn"})
+# Calls that turn a tensor into Python values: what they get is read on the host, element by element.
+HOST_BUILTINS = frozenset({"int", "float", "bool", "range", "list", "tuple", "sorted", "enumerate", "zip",
+                           "reversed", "set", "dict"})
+# Factories that create on the default device unless given ``device=``.
+DEFAULT_DEVICE_FACTORIES = frozenset(f"torch.{name}" for name in (
+    "zeros", "ones", "full", "empty", "rand", "randn", "randint", "randperm", "tensor", "arange", "linspace",
+    "logspace", "eye"))
+NUMBER_TYPES = frozenset({"int", "float", "bool", "complex"})
+DISPLAY_METHODS = frozenset({"__repr__", "__str__", "extra_repr", "__format__"})
 _SUPPRESSION = re.compile(r"#\s*(?:nnreg:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)")
 
 
@@ -44,6 +53,18 @@ class Assignment:
     before_super: bool = False
     in_no_grad: bool = False
     suppressed: frozenset[str] | None = None
+    branch: tuple[tuple[int, int], ...] = ()  # (id of each enclosing ``if``, 0 body / 1 else)
+
+    def excludes(self, other: Assignment | Use) -> bool:
+        """True when the two sit in different branches of one ``if``: at most one of them runs."""
+        if self.method != other.method:
+            return False
+        for (node, side), (other_node, other_side) in zip(self.branch, other.branch, strict=False):
+            if node != other_node:
+                return False
+            if side != other_side:
+                return True
+        return False
 
 
 @dataclass
@@ -55,6 +76,8 @@ class Use:
     method: str
     line: int
     in_no_grad: bool = False
+    detail: str = ""
+    branch: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -69,8 +92,13 @@ class ClassFacts:
         return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
 
     def reads_after_init(self, attribute: str) -> list[Use]:
-        """Reads of ``self.X`` outside ``__init__`` and the helpers it calls."""
-        return [u for u in self.uses_of(attribute, "read") if u.method not in self.init_methods]
+        """Reads of ``self.X`` outside ``__init__``, the helpers it calls, ``reset_parameters`` (the
+        torch convention for re-initialising) and the methods that only display the module."""
+        return [u for u in self.uses_of(attribute, "read")
+                if u.method not in self.init_methods | DISPLAY_METHODS | {"reset_parameters"}]
+
+    def after_init(self, attribute: str, *kinds: str) -> list[Use]:
+        return [u for u in self.uses_of(attribute, *kinds) if u.method not in self.init_methods]
 
 
 def suppression_codes(lines: list[str], first: int, last: int) -> frozenset[str] | None:
@@ -115,11 +143,74 @@ class _MethodScanner(cst.CSTVisitor):
         self.data_loaders: set[str] = set()
         self._written: set[int] = set()
 
+    def _branch(self) -> tuple[tuple[int, int], ...]:
+        return tuple((id(frame.node), 0 if frame.body is None else 1) for frame in self.ifs)
+
     def _line(self, node: cst.CSTNode) -> int:
         return self.positions[node].start.line
 
-    def _use(self, attribute: str, kind: str, node: cst.CSTNode) -> None:
-        self.facts.uses.append(Use(attribute, kind, self.name, self._line(node), bool(self.no_grad)))
+    def _use(self, attribute: str, kind: str, node: cst.CSTNode, detail: str = "") -> None:
+        self.facts.uses.append(Use(attribute, kind, self.name, self._line(node), bool(self.no_grad), detail,
+                                   self._branch()))
+
+    def _base_attribute(self, node: cst.BaseExpression) -> str | None:
+        """``X`` for ``self.X`` and ``self.X[...]``: the attribute an expression reads from."""
+        while isinstance(node, cst.Subscript):
+            node = node.value
+        return self_attribute(node, self.scope.self_name)
+
+    def _host(self, node: cst.BaseExpression, detail: str) -> None:
+        attribute = self._base_attribute(node)
+        if attribute:
+            self._use(attribute, "host", node, detail)
+
+    def visit_For(self, node: cst.For) -> None:  # type: ignore[override]
+        self.loops += 1
+        self._iterated(node.iter)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._iterated(node.iter)
+
+    def _iterated(self, iterable: cst.BaseExpression) -> None:
+        self._host(iterable, "iterated in Python")
+
+    def visit_If(self, node: cst.If) -> None:
+        """Each branch starts from the locals before the ``if``; ``leave_If`` joins them."""
+        self._host(_untested(node.test), "truth-tested in Python")
+        if self.ifs and self.ifs[-1].node.orelse is node:  # an ``elif``: the outer body is done
+            self._start_else(self.ifs[-1])
+        self.ifs.append(_Branches(node, dict(self.scope.locals)))
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self._host(_untested(node.test), "truth-tested in Python")
+
+    def visit_CompIf(self, node: cst.CompIf) -> None:
+        self._host(_untested(node.test), "truth-tested in Python")
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        """``self.X[i]`` with a Python int ``i`` reads one 0-d element."""
+        attribute = self_attribute(node.value, self.scope.self_name)
+        if attribute and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+            index = classify(node.slice[0].slice.value, self.scope)
+            if index.rank0 == "yes" and not index.is_tensor:
+                self._use(attribute, "number-index", node)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        """``self.X * torch.ones(n)``: the other operand is made on the default device."""
+        for mine, other in ((node.left, node.right), (node.right, node.left)):
+            attribute = self._base_attribute(mine)
+            if (attribute and isinstance(other, cst.Call) and _keyword_value(other, "device") is None
+                    and self.scope.qualified(other.func) in DEFAULT_DEVICE_FACTORIES):
+                self._use(attribute, "default-device", node, self.scope.qualified(other.func) or "")
+
+    def _names_listed(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        """``self.saved_names = ["count", "total"]``: attributes that other code handles by name."""
+        holder = self_attribute(target, self.scope.self_name)
+        if holder and isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+            for element in value.elements:
+                name = element.value
+                if isinstance(name, cst.SimpleString) and str(name.evaluated_value).isidentifier():
+                    self._use(str(name.evaluated_value), "by-name", name, f"self.{holder}")
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return node is self.root
@@ -127,20 +218,16 @@ class _MethodScanner(cst.CSTVisitor):
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         return False
 
-    def visit_For(self, node: cst.CSTNode) -> None:
+    def visit_While(self, node: cst.CSTNode) -> None:
         self.loops += 1
+        if isinstance(node, cst.While):
+            self._host(_untested(node.test), "truth-tested in Python")
 
     def leave_For(self, original_node: cst.CSTNode) -> None:
         self.loops -= 1
 
-    visit_While = visit_Try = visit_Match = visit_For  # type: ignore[assignment]
+    visit_Try = visit_Match = visit_While  # type: ignore[assignment]
     leave_While = leave_Try = leave_Match = leave_For  # type: ignore[assignment]
-
-    def visit_If(self, node: cst.If) -> None:
-        """Each branch starts from the locals before the ``if``; ``leave_If`` joins them."""
-        if self.ifs and self.ifs[-1].node.orelse is node:  # an ``elif``: the outer body is done
-            self._start_else(self.ifs[-1])
-        self.ifs.append(_Branches(node, dict(self.scope.locals)))
 
     def visit_Else(self, node: cst.Else) -> None:
         if self.ifs and self.ifs[-1].node.orelse is node:
@@ -188,7 +275,7 @@ class _MethodScanner(cst.CSTVisitor):
                 self.scope.self_tensors[attribute] = info
             elif info.kind == "registered":
                 self.scope.self_tensors[attribute] = ExprInfo("tensor", source=info.source,
-                                                              refs=frozenset({attribute}))
+                                                              refs=frozenset({attribute}), rank0=info.rank0)
             else:
                 self.scope.self_tensors.pop(attribute, None)
             if info.kind == "module":
@@ -198,7 +285,7 @@ class _MethodScanner(cst.CSTVisitor):
                 attribute=attribute, info=info, statement=statement, method=self.name, self_name=me,
                 line=start.start.line, column=self.positions[target].start.column, shape=shape,
                 before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
-                suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
+                suppressed=suppression_codes(self.lines, start.start.line, start.end.line), branch=self._branch()))
         elif isinstance(target, cst.Name):
             self._bind_local(target.value, info if shape == "plain" else POSSIBLE)
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -210,6 +297,8 @@ class _MethodScanner(cst.CSTVisitor):
                 self._record(element.value, statement, inner, "tuple")
         elif isinstance(target, cst.Subscript) and self_attribute(target.value, me):
             self._use(self_attribute(target.value, me), "mutation", target)  # type: ignore[arg-type]
+            if not info.is_tensor and info.rank0 == "yes":
+                self._host(target, "written element by element from Python numbers")
         elif isinstance(target, cst.Attribute):
             owner = self_attribute(target.value, me)
             if owner and target.attr.value == "data":
@@ -225,6 +314,7 @@ class _MethodScanner(cst.CSTVisitor):
         shape: TargetShape = "chained" if len(node.targets) > 1 else "plain"
         for target in node.targets:
             self._record(target.target, node, info, shape)
+            self._names_listed(target.target, node.value)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is None:
@@ -257,6 +347,7 @@ class _MethodScanner(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         self._data_loading_callbacks(node)
+        self._host_arguments(node)
         me = self.scope.self_name
         func = node.func
         if isinstance(func, cst.Name) and func.value == "setattr" and node.args:
@@ -275,6 +366,11 @@ class _MethodScanner(cst.CSTVisitor):
             data_owner = self_attribute(func.value.value, me)
             if data_owner and method.endswith("_"):
                 self._use(data_owner, "data-mutation", node)
+        if owner is None and isinstance(func.value, cst.Name) and func.value.value == me and method in (
+                "register_buffer", "register_parameter") and node.args:
+            name = node.args[0].value
+            if isinstance(name, cst.SimpleString) and isinstance(name.evaluated_value, str):
+                self._use(name.evaluated_value, "register-call", node)
         if owner:
             if method == "requires_grad_":
                 flag = node.args[0].value if node.args else None
@@ -284,6 +380,8 @@ class _MethodScanner(cst.CSTVisitor):
                 self._use(owner, "mutation", node)
             elif method in CPU_ONLY_METHODS:
                 self._use(owner, f".{method}()", node)
+        if method == "item" or (method in CPU_ONLY_METHODS and owner is None):
+            self._host(func.value, f".{method}()")
         qualified = self.scope.qualified(func)
         if qualified and qualified.startswith("torch.nn.init.") and node.args:
             target = node.args[0].value
@@ -292,6 +390,33 @@ class _MethodScanner(cst.CSTVisitor):
             attribute = self_attribute(target, me)
             if attribute:
                 self._use(attribute, "nn-init", node)
+
+    def _host_arguments(self, node: cst.Call) -> None:
+        """Arguments read as Python values: ``int(self.n)``, ``range(...)``, ``*self.sizes``, the
+        ``pad`` sizes of ``F.pad``; and sizes handed to a layer, which make an argument a number."""
+        func = node.func
+        builtin = (isinstance(func, cst.Name) and func.value in HOST_BUILTINS
+                   and func.value not in self.scope.imports.bindings)
+        for arg in node.args:
+            if arg.star == "*":
+                self._host(arg.value, "unpacked with *")
+            elif builtin and arg.keyword is None:
+                self._host(arg.value, f"passed to {func.value}()")  # type: ignore[attr-defined]
+        qualified = self.scope.qualified(func) or ""
+        if qualified == "torch.nn.functional.pad":
+            pad = _keyword_value(node, "pad") or (node.args[1].value if len(node.args) > 1 else None)
+            for element in pad.elements if isinstance(pad, (cst.Tuple, cst.List)) else []:
+                operands = [element.value]
+                while operands:
+                    operand = operands.pop()
+                    if isinstance(operand, cst.BinaryOperation):
+                        operands += [operand.left, operand.right]
+                    else:
+                        self._host(operand, "used as a pad size")
+        if qualified.startswith("torch.nn.") and qualified.rsplit(".", 1)[-1] in SIZED_LAYERS:
+            for arg in node.args[:2]:
+                if arg.keyword is None and isinstance(arg.value, cst.Name) and arg.value.value in self.scope.other_args:
+                    self.scope.number_args.setdefault(arg.value.value, "yes")
 
     def _data_loading_callbacks(self, node: cst.Call) -> None:
         """Methods handed to data loading (``collate_fn=self._sample``) run on the CPU side."""
@@ -320,23 +445,69 @@ class _MethodScanner(cst.CSTVisitor):
             suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
 
 
+def _untested(test: cst.BaseExpression) -> cst.BaseExpression:
+    """The operand whose truth value ``if``/``while`` asks for (``not x`` asks about ``x``)."""
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test = test.expression
+    return test
+
+
+def _keyword_value(call: cst.Call, name: str) -> cst.BaseExpression | None:
+    return next((a.value for a in call.args if a.keyword is not None and a.keyword.value == name), None)
+
+
+def _number_annotation(annotation: cst.BaseExpression) -> Rank0 | None:
+    """"yes" for ``int``/``float``/``Optional[float]``; "maybe" for ``float | Tensor`` and the like."""
+    names: list[str] = []
+    pending = [annotation]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Name):
+            names.append(node.value)
+        elif isinstance(node, cst.Attribute):
+            names.append(node.attr.value)
+        elif isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            pending += [node.left, node.right]
+        elif isinstance(node, cst.Subscript) and isinstance(node.value, (cst.Name, cst.Attribute)):
+            container = node.value.value if isinstance(node.value, cst.Name) else node.value.attr.value
+            if container not in ("Optional", "Union"):
+                return None
+            pending += [e.slice.value for e in node.slice if isinstance(e.slice, cst.Index)]
+        else:
+            return None
+    named = [n for n in names if n != "None"]
+    numbers = [n for n in named if n in NUMBER_TYPES]
+    if not numbers:
+        return None
+    return "yes" if len(numbers) == len(named) else "maybe"
+
+
+def _number_default(default: cst.BaseExpression | None) -> Rank0 | None:
+    while isinstance(default, cst.UnaryOperation):
+        default = default.expression
+    return "yes" if isinstance(default, (cst.Integer, cst.Float)) else None
+
+
 def _is_plain_method(node: cst.FunctionDef) -> bool:
     decorators = {d.decorator.value for d in node.decorators if isinstance(d.decorator, cst.Name)}
     return bool(node.params.params) and not decorators & {"staticmethod", "classmethod"}
 
 
-def _argument_kinds(node: cst.FunctionDef, scope_imports: Scope) -> tuple[frozenset[str], frozenset[str]]:
-    """Arguments annotated as tensors, and all other arguments."""
+def _argument_kinds(node: cst.FunctionDef, scope: Scope) -> None:
+    """Sort the arguments: annotated as tensors, annotated (or defaulted) as Python numbers, others."""
     tensors: set[str] = set()
     others: set[str] = set()
     params = [*node.params.params, *node.params.kwonly_params, *node.params.posonly_params][1:]
     for param in params:
         annotation = param.annotation.annotation if param.annotation else None
-        if annotation is not None and scope_imports.qualified(annotation) in TENSOR_TYPES:
+        if annotation is not None and scope.qualified(annotation) in TENSOR_TYPES:
             tensors.add(param.name.value)
-        else:
-            others.add(param.name.value)
-    return frozenset(tensors), frozenset(others)
+            continue
+        others.add(param.name.value)
+        number = _number_annotation(annotation) if annotation is not None else _number_default(param.default)
+        if number:
+            scope.number_args[param.name.value] = number
+    scope.tensor_args, scope.other_args = frozenset(tensors), frozenset(others)
 
 
 def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
@@ -362,7 +533,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
             continue
         self_name = item.params.params[0].name.value
         scope = Scope(imports=file.imports, self_name=self_name)
-        scope.tensor_args, scope.other_args = _argument_kinds(item, scope)
+        _argument_kinds(item, scope)
         scanner = _MethodScanner(facts, item, scope, positions, lines)
         item.visit(scanner)
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .analysis import Assignment, ClassFacts
+from .analysis import Assignment, ClassFacts, Use
 from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
@@ -57,8 +57,17 @@ def _confidence(weights: list[float]) -> float:
     return round(min(0.99, 1.0 - remaining), 2)
 
 
+def _reaching(uses: list[Use], tensors: list[Assignment]) -> list[Use]:
+    """Uses that can run together with one of the tensor assignments (not only on another branch)."""
+    return [u for u in uses if not all(t.excludes(u) for t in tensors)]
+
+
 def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts) -> Evidence:
     evidence = Evidence(parameter=[], buffer=[])
+
+    def uses(*kinds: str) -> list[Use]:
+        return _reaching(facts.uses_of(attribute, *kinds), tensors)
+
     trainable = bool(TRAINABLE_NAME.match(attribute))
     for assignment in tensors:
         info = assignment.info
@@ -78,13 +87,13 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
             evidence.buffer.append(("detached from autograd (.detach() / .data)", 0.7))
         if assignment.in_no_grad:
             evidence.buffer.append(("created under torch.no_grad()", 0.7))
-    if facts.uses_of(attribute, "nn-init"):
+    if uses("nn-init"):
         evidence.parameter.append(("initialised with torch.nn.init like a weight", 0.9))
-    if facts.uses_of(attribute, "requires-grad-set"):
+    if uses("requires-grad-set"):
         evidence.trains = "requires_grad switched on with .requires_grad_() / .requires_grad = True"
-    if facts.uses_of(attribute, "requires-grad-unset"):
+    if uses("requires-grad-unset"):
         evidence.buffer.append(("requires_grad switched off", 0.8))
-    if facts.uses_of(attribute, "grad-read"):
+    if uses("grad-read"):
         evidence.parameter.append((".grad is read", 0.85))
     if CONSTANT_NAME.match(attribute):
         evidence.buffer.append((f"constant-like name '{attribute}'", 0.7))
@@ -135,6 +144,8 @@ class _ClassView:
     layer_base: str | None  # a torch.nn layer among the bases, which registers tensors of its own
     aliases: dict[str, list[str]]  # what an assignment aliases -> the attributes assigned from it
     submodules: frozenset[str]
+    inherited_reads: frozenset[str]
+    inherited_registered: frozenset[str]  # ``self.X`` read by methods of known base classes
 
     @classmethod
     def of(cls, facts: ClassFacts, index: ClassIndex) -> _ClassView:
@@ -149,7 +160,9 @@ class _ClassView:
         return cls(facts=facts, members=summary.members | members, parameters=summary.parameters | parameters,
                    registered=summary.parameters | summary.buffers | parameters | buffers,
                    layer_base=layers[0] if layers else None, aliases=aliases,
-                   submodules=frozenset(a.attribute for a in facts.assignments if a.info.kind == "module"))
+                   submodules=frozenset(a.attribute for a in facts.assignments if a.info.kind == "module"),
+                   inherited_reads=frozenset().union(*(c.reads for c in index.ancestors(summary))),
+                   inherited_registered=parameters | buffers)
 
 
 def _refusals(attribute: str, action: str, tensors: list[Assignment], others: list[Assignment],
@@ -193,6 +206,8 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
         if other != attribute:
             refusals.append(f"self.{other} is an alias of it: the two would come apart on .to()")
     for assignment in others:
+        if all(t.excludes(assignment) for t in tensors):
+            continue  # on its own branch of an ``if``: that path never registers the name
         kind = assignment.info.kind
         where = f"in {assignment.method}() (line {assignment.line})"
         if kind in ("other", "module"):
@@ -204,6 +219,15 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
                             "'torch.FloatTensor' as parameter")
     for use in facts.uses_of(attribute, ".numpy()", ".tolist()", ".cpu()"):
         refusals.append(f"used on the CPU on purpose: {use.kind} in {use.method}() (line {use.line})")
+    for use in facts.after_init(attribute, "host")[:1]:
+        refusals.append(f"read as Python values on the host ({use.detail} in {use.method}(), line {use.line}): "
+                        "on a GPU every such read would wait for the device")
+    for use in facts.after_init(attribute, "default-device")[:1]:
+        refusals.append(f"combined with {use.detail}(...) made on the default device in {use.method}() "
+                        f"(line {use.line}): moved alone, it would meet a tensor on another device")
+    if any(a.info.partly_registered for a in tensors):
+        refusals.append("one branch of the conditional expression is already registered: wrapping both would "
+                        "register that Parameter as a buffer; split it into an if statement by hand")
     reads = facts.reads_after_init(attribute)
     if reads and all(u.method in facts.data_loading_methods for u in reads):
         refusals.append(f"read only in {reads[0].method}(), which runs in data loading (a collate_fn or a "
@@ -257,6 +281,53 @@ def runtime_tensor(info: ExprInfo, entry: dict[str, Any]) -> ExprInfo:
                    source=f"a {dtype} tensor at run time")
 
 
+def _registered_elsewhere_only(attribute: str, tensors: list[Assignment], assignments: list[Assignment],
+                               view: _ClassView) -> bool:
+    """``if bias: self.b = nn.Parameter(...) else: self.b = torch.zeros(...)``: the name is registered
+    only on the other branch of an ``if``, so the plain tensor is still unregistered when it runs."""
+    if attribute in view.inherited_registered or view.facts.uses_of(attribute, "register-call"):
+        return False
+    registrations = [a for a in assignments if a.info.kind == "registered"]
+    return bool(registrations) and all(t.excludes(r) for t in tensors for r in registrations)
+
+
+def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignment], view: _ClassView) -> list[str]:
+    """Why rewriting would be a guess: the module may not need it, or the value is runtime state."""
+    facts = view.facts
+    doubts: list[str] = []
+    if not facts.reads_after_init(attribute) and attribute not in view.inherited_reads:
+        doubts.append("never read outside __init__ in this class: registering it changes nothing nnreg can see")
+    if {a.info.rank0 for a in tensors} == {"yes", "maybe"} or {a.info.rank0 for a in tensors} == {"maybe"}:
+        doubts.append("may be a 0-d tensor (built from an argument that also accepts a Python number): a 0-d "
+                      "CPU tensor works next to tensors on any device, so registering may change nothing")
+    for a in assignments:
+        if a.method not in facts.init_methods and attribute not in {ref.split(".")[0] for ref in a.info.refs}:
+            doubts.append(f"runtime state: {a.method}() replaces it with a new value (line {a.line})")
+            break
+    filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)
+    if all(a.info.init == "empty" for a in tensors) and not filled:
+        doubts.append("uninitialised memory (torch.empty / torch.Tensor(size)) that nothing fills: a placeholder, "
+                      "not a value the module computes with")
+    for use in facts.uses_of(attribute, "by-name")[:1]:
+        doubts.append(f"listed by name in {use.detail} ({use.method}(), line {use.line}): code that saves or "
+                      "moves attributes by name may manage it already")
+    return doubts
+
+
+def _plain_number(attribute: str, tensors: list[Assignment], evidence: Evidence, facts: ClassFacts) -> bool:
+    """A 0-d tensor, or a 1-d one only ever read one element at a time with a Python int, that nothing trains
+    or updates: it combines with tensors on any device (PYTORCH-FACTS: 0-dim CPU tensors), like a number."""
+    if evidence.trains or evidence.parameter or evidence.stateful:
+        return False
+    if {a.info.rank0 for a in tensors} == {"yes"}:
+        return True
+    if not all(a.info.vector for a in tensors):
+        return False
+    reads = facts.reads_after_init(attribute)
+    indexed = {(u.method, u.line) for u in facts.uses_of(attribute, "number-index")}
+    return bool(reads) and all((u.method, u.line) in indexed for u in reads)
+
+
 def candidate_names(facts: ClassFacts) -> list[str]:
     """Attributes ``__init__`` sets to a tensor or to a value only the probe can type."""
     registered = facts.summary.parameters | facts.summary.buffers
@@ -282,11 +353,14 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
             assignments = [replace(a, info=runtime_tensor(a.info, entry)) if a.info.kind == "possible"
                            and a.method in facts.init_methods else a for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
-        if not tensors or attribute in view.registered:
+        if not tensors or (attribute in view.registered and not _registered_elsewhere_only(attribute, tensors,
+                                                                                            assignments, view)):
             continue
         nones = [a for a in assignments if a.info.kind == "none" and a.method in facts.init_methods]
         others = [a for a in assignments if a not in tensors and a not in nones and a.info.kind != "none"]
-        findings.append(_decide_attribute(attribute, tensors, nones, others, view, options, path, runtime))
+        finding = _decide_attribute(attribute, assignments, tensors, nones, others, view, options, path, runtime)
+        if finding is not None:
+            findings.append(finding)
     return findings
 
 
@@ -312,11 +386,14 @@ def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]
     return None, notes
 
 
-def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Assignment],
-                      others: list[Assignment], view: _ClassView, options: Options, path: str,
-                      runtime: dict[str, Any] | None) -> Finding:
+def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: list[Assignment],
+                      nones: list[Assignment], others: list[Assignment], view: _ClassView, options: Options,
+                      path: str, runtime: dict[str, Any] | None) -> Finding | None:
+    """The finding for one attribute; None when the tensor behaves like a Python number."""
     facts = view.facts
     evidence = gather_evidence(attribute, tensors, facts)
+    if _plain_number(attribute, tensors, evidence, facts):
+        return None
     refuted, runtime_notes = _runtime_evidence(evidence, attribute, runtime) if runtime is not None else (None, [])
     proposed, action, confidence, reasons = choose(evidence, options)
     effective = proposed if action == "skip" else action
@@ -327,11 +404,12 @@ def _decide_attribute(attribute: str, tensors: list[Assignment], nones: list[Ass
     if options.ambiguous != "skip" and reasons[0].startswith("ambiguous"):
         reasons.append(f"--ambiguous {options.ambiguous} chose {action}")
     refusals = _refusals(attribute, effective, tensors, others, view)
+    doubts = _doubts(attribute, assignments, tensors, view)
     if action == "skip":
         status = "ambiguous"
-    elif not facts.reads_after_init(attribute):
+    elif doubts:
         status, action = "ambiguous", "skip"
-        reasons.append("never read outside __init__ in this class: registering it changes nothing nnreg can see")
+        reasons.extend(doubts)
     reasons.extend(runtime_notes)
     suppressed = [a.suppressed for a in tensors if a.suppressed is not None]
     if refuted:

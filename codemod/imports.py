@@ -17,6 +17,7 @@ class ImportTable:
 
     module: str
     bindings: dict[str, str] = field(default_factory=dict)
+    star_sources: list[str] = field(default_factory=list)  # modules imported with ``from m import *``
 
     def resolve(self, dotted: str | None) -> str | None:
         """Qualified name for a dotted expression such as ``nn.Linear``; None when unknown."""
@@ -81,7 +82,9 @@ def build_import_table(tree: ast.Module, module: str, is_package_init: bool) -> 
             if source is None:
                 continue
             for alias in node.names:
-                if alias.name != "*":  # star imports bind names nnreg cannot know: they stay unresolved
+                if alias.name == "*":  # the names are unknown here; the class index follows the module
+                    table.star_sources.append(source)
+                else:
                     table.bindings[alias.asname or alias.name] = f"{source}.{alias.name}"
     for node in tree.body:
         if isinstance(node, ast.ClassDef):

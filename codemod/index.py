@@ -45,6 +45,7 @@ class ClassSummary:
     parameters: frozenset[str]
     buffers: frozenset[str]
     may_hold_tensor: bool = True
+    reads: frozenset[str] = frozenset()  # ``self.X`` loaded by methods other than ``__init__``
 
     @property
     def qualified(self) -> str:
@@ -61,16 +62,16 @@ class FileSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "module": self.module, "sha": self.sha,
-                "bindings": self.imports.bindings,
+                "bindings": self.imports.bindings, "star_sources": self.imports.star_sources,
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
-                             "buffers": sorted(c.buffers)} for c in self.classes.values()]}
+                             "buffers": sorted(c.buffers), "reads": sorted(c.reads)} for c in self.classes.values()]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileSummary:
-        imports = ImportTable(module=data["module"], bindings=data["bindings"])
+        imports = ImportTable(module=data["module"], bindings=data["bindings"], star_sources=data["star_sources"])
         classes = {c["qualname"]: ClassSummary(**{**c, "bases": tuple(c["bases"]), "members": frozenset(c["members"]),
                                                   "parameters": frozenset(c["parameters"]),
-                                                  "buffers": frozenset(c["buffers"])})
+                                                  "buffers": frozenset(c["buffers"]), "reads": frozenset(c["reads"])})
                    for c in data["classes"]}
         return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes)
 
@@ -117,12 +118,15 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     params: set[str] = set()
     buffers: set[str] = set()
     scans: list[MethodScan] = []
+    reads: set[str] = set()
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             members.add(item.name)
             scan = scan_method(item)
             if scan is not None:
                 scans.append(scan)
+                if item.name != "__init__":
+                    reads |= scan.reads
                 found_params, found_buffers = _registered_names(scan, imports)
                 params |= found_params
                 buffers |= found_buffers
@@ -135,7 +139,7 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
-                        may_hold_tensor=may_hold_tensor(scans, imports))
+                        may_hold_tensor=may_hold_tensor(scans, imports), reads=frozenset(reads))
 
 
 def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:
@@ -196,7 +200,8 @@ class ClassIndex:
         return None
 
     def lookup(self, qualified: str, _depth: int = 0) -> ClassSummary | None:
-        """The class a qualified name refers to, following re-exports such as ``pkg/__init__.py``."""
+        """The class a qualified name refers to, following re-exports such as ``pkg/__init__.py``,
+        including ``from .module import *`` chains."""
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             summary = self._load(".".join(parts[:cut]))
@@ -205,9 +210,15 @@ class ClassIndex:
             rest = ".".join(parts[cut:])
             if rest in summary.classes:
                 return summary.classes[rest]
+            if _depth >= 8:
+                return None
             target = summary.imports.resolve(rest)
-            if target and target != qualified and _depth < 8:
-                return self.lookup(target, _depth + 1)
+            if target:
+                return self.lookup(target, _depth + 1) if target != qualified else None
+            for source in summary.imports.star_sources:
+                found = self.lookup(f"{source}.{rest}", _depth + 1)
+                if found is not None:
+                    return found
             return None
         return None
 

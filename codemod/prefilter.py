@@ -93,6 +93,7 @@ class MethodScan:
     me: str
     assignments: list[Assignment]  # (method, self name, target, value), ``setattr`` included
     self_calls: list[ast.Call]  # ``self.something(...)``
+    reads: set[str]  # ``X`` of every ``self.X`` the method loads
 
 
 def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef) -> MethodScan | None:
@@ -100,9 +101,12 @@ def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef) -> MethodScan | 
     if not method.args.args:
         return None
     me = method.args.args[0].arg
-    scan = MethodScan(method, me, [], [])
+    scan = MethodScan(method, me, [], [], set())
     for node in ast.walk(method):
-        if isinstance(node, ast.Assign):
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == me and isinstance(node.ctx, ast.Load):
+                scan.reads.add(node.attr)
+        elif isinstance(node, ast.Assign):
             scan.assignments.extend((method, me, target, node.value) for target in node.targets)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             scan.assignments.append((method, me, node.target, node.value))
@@ -145,7 +149,8 @@ def _candidate(value: ast.expr, taint: _Taint, me: str, local: set[str]) -> bool
     """Could the full analysis classify this assigned value as a (not yet registered) tensor?"""
     if isinstance(value, ast.Call) and taint.imports.resolve(dotted_name(value.func)) in _REGISTERED:
         return False
-    if isinstance(value, ast.IfExp):  # a tensor only when each branch is a tensor or None
-        branches = [b for b in (value.body, value.orelse) if not (isinstance(b, ast.Constant) and b.value is None)]
+    if isinstance(value, ast.IfExp):  # a tensor only when each branch is a tensor, None or registered
+        branches = [b for b in (value.body, value.orelse) if not (isinstance(b, ast.Constant) and b.value is None)
+                    and not (isinstance(b, ast.Call) and taint.imports.resolve(dotted_name(b.func)) in _REGISTERED)]
         return bool(branches) and all(_candidate(b, taint, me, local) for b in branches)
     return taint.tensor_like(value, me, local)

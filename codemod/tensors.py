@@ -13,13 +13,16 @@ from typing import Literal
 import libcst as cst
 
 from .imports import ImportTable
-from .torchapi import (BUFFER_FACTORIES, DETERMINISTIC, EMPTY, FILL, FLOATING, INTEGER_RESULT, LAYER_TENSORS,
-                       LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM, TENSOR_SUBMODULES, VARIABLE,
-                       is_module_constructor, returns_tensor)
+from .torchapi import (BUFFER_FACTORIES, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS,
+                       INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM,
+                       TENSOR_SUBMODULES, VARIABLE, is_module_constructor, returns_tensor)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
 Init = Literal["random", "empty", "fill", "deterministic"]
+# Is the value 0-d (a tensor) or a plain number (anything else)? "maybe" when an argument accepts both.
+Rank0 = Literal["yes", "maybe"]
+BUILTIN_NUMBER_FUNCTIONS = frozenset({"float", "int", "bool", "round", "abs", "len", "complex"})
 
 DTYPES: dict[str, Dtype] = {
     **{name: "int" for name in ("long", "int64", "int", "int32", "int16", "short", "int8", "uint8",
@@ -61,6 +64,9 @@ class ExprInfo:
     alias_of: str | None = None
     from_argument: str | None = None
     refs: frozenset[str] = field(default_factory=frozenset)
+    rank0: Rank0 | None = None
+    vector: bool = False  # known to be 1-d (``arange``, ``linspace``, a flat list of numbers)
+    partly_registered: bool = False  # ``a if c else nn.Parameter(b)``: one branch is registered already
 
     @property
     def is_tensor(self) -> bool:
@@ -69,6 +75,14 @@ class ExprInfo:
 
 POSSIBLE = ExprInfo("possible")
 OTHER = ExprInfo("other")
+NUMBER = ExprInfo("other", rank0="yes")
+
+
+def merge_rank0(*ranks: Rank0 | None) -> Rank0 | None:
+    """0-d only when every operand is; "maybe" as soon as one operand only may be."""
+    if not ranks or None in ranks:
+        return None
+    return "maybe" if "maybe" in ranks else "yes"
 
 
 @dataclass
@@ -79,6 +93,7 @@ class Scope:
     self_name: str
     tensor_args: frozenset[str] = frozenset()
     other_args: frozenset[str] = frozenset()
+    number_args: dict[str, Rank0] = field(default_factory=dict)
     locals: dict[str, ExprInfo] = field(default_factory=dict)
     self_tensors: dict[str, ExprInfo] = field(default_factory=dict)
     self_modules: set[str] = field(default_factory=set)
@@ -137,8 +152,11 @@ def _merge_init(a: Init | None, b: Init | None) -> Init | None:
 def combine(a: ExprInfo, b: ExprInfo) -> ExprInfo:
     """Arithmetic of two operands, at least one of them a tensor."""
     tensors = [x for x in (a, b) if x.is_tensor]
+    rank0 = merge_rank0(a.rank0, b.rank0)
     if not tensors:
-        return POSSIBLE if "possible" in (a.kind, b.kind) else OTHER
+        if rank0 is None and {a.rank0, b.rank0} == {"yes", None} and "possible" in (a.kind, b.kind):
+            rank0 = "maybe"  # ``k - 1``: an unknown value in arithmetic with a number is likely a number
+        return replace(POSSIBLE if "possible" in (a.kind, b.kind) else OTHER, rank0=rank0, refs=a.refs | b.refs)
     first = tensors[0]
     other_init: Init | None = "deterministic" if b.kind == "other" or a.kind == "other" else None
     init = first.init
@@ -147,10 +165,12 @@ def combine(a: ExprInfo, b: ExprInfo) -> ExprInfo:
     if len(tensors) == 1 and other_init is None:
         init = None  # an operand of unknown kind: the result is not a known constant
     merged_dtype = _merge_dtype(a.dtype, b.dtype) if len(tensors) == 2 else first.dtype
+    vector = all(x.vector for x in tensors) and all(x.is_tensor or x.rank0 == "yes" for x in (a, b))
     return ExprInfo("tensor", source=first.source, dtype=merged_dtype, init=init,
                     requires_grad=a.requires_grad or b.requires_grad or None,
                     on_cpu=a.on_cpu or b.on_cpu, detached=all(x.detached for x in tensors),
-                    refs=a.refs | b.refs, from_argument=a.from_argument or b.from_argument)
+                    refs=a.refs | b.refs, from_argument=a.from_argument or b.from_argument, rank0=rank0,
+                    vector=vector)
 
 
 def _literal_dtype(node: cst.BaseExpression) -> Dtype | None:
@@ -241,9 +261,8 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
         return replace(POSSIBLE, refs=_refs_of_args(call, scope))
     short = name.rsplit(".", 1)[-1]
     refs = _refs_of_args(call, scope)
-    if short in LEGACY_TYPES:
-        first = call.args[0].value if call.args else None
-        init: Init = "deterministic" if isinstance(first, (cst.List, cst.Tuple)) else "empty"
+    if short in LEGACY_TYPES and "." not in name:
+        init: Init = "empty" if _sizes_only(call, scope) else "deterministic"
         return ExprInfo("tensor", source=source, dtype=LEGACY_TYPES[short], init=init, refs=refs)
     arg = _first_tensor_arg(call, scope)
     if short in RANDOM:
@@ -268,7 +287,37 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
                         init=arg.init if arg else None, refs=refs,
                         requires_grad=arg.requires_grad if arg else None,
                         detached=arg.detached if arg else False, on_cpu=arg.on_cpu if arg else False)
-    return _call_options(call, scope, info)
+    positional = [a.value for a in call.args if a.keyword is None]
+    vector = short in ("arange", "linspace", "logspace", "randperm") or (
+        short in ELEMENTWISE and len(positional) == 1 and classify(positional[0], scope).vector)
+    return _call_options(call, scope, replace(info, rank0=_result_rank0(short, call, scope, info), vector=vector))
+
+
+def _result_rank0(short: str, call: cst.Call, scope: Scope, info: ExprInfo) -> Rank0 | None:
+    """0-d results: a full reduction, an elementwise function of a 0-d tensor, ``scalar_tensor``."""
+    positional = [a.value for a in call.args if a.keyword is None]
+    if short == "scalar_tensor":
+        return "yes"
+    if short in FULL_REDUCTIONS and len(positional) == 1 and _keyword(call, "dim") is None:
+        return "yes"
+    if short in ELEMENTWISE and len(positional) == 1:
+        return classify(positional[0], scope).rank0
+    return info.rank0
+
+
+def _sizes_only(call: cst.Call, scope: Scope) -> bool:
+    """``torch.Tensor(3, 4)`` or ``torch.FloatTensor(x.shape)`` allocate without filling; given data
+    (a list, a tensor, an array) the legacy constructors copy it."""
+    positional = [a for a in call.args if a.keyword is None]
+    if len(positional) != 1:
+        return bool(positional)
+    first = positional[0].value
+    if positional[0].star or classify(first, scope).rank0 is not None:
+        return True
+    if isinstance(first, cst.Attribute) and first.attr.value == "shape":
+        return True
+    return (isinstance(first, cst.Call) and isinstance(first.func, cst.Attribute)
+            and first.func.attr.value == "size") or scope.qualified(getattr(first, "func", first)) == "torch.Size"
 
 
 def _deterministic(short: str, call: cst.Call, scope: Scope, arg: ExprInfo | None, source: str,
@@ -284,6 +333,11 @@ def _deterministic(short: str, call: cst.Call, scope: Scope, arg: ExprInfo | Non
         dtype = _literal_dtype(first) if first is not None else None
         if arg is not None:
             return replace(arg, source=source, refs=refs, alias_of=None)
+        rank0 = classify(first, scope).rank0 if first is not None else None
+        vector = isinstance(first, (cst.List, cst.Tuple)) and all(
+            classify(e.value, scope).rank0 == "yes" for e in first.elements)
+        return ExprInfo("tensor", source=source, dtype=dtype, init="deterministic", refs=refs, rank0=rank0,
+                        vector=vector)
     elif short in ("arange", "range"):
         positional = [a.value for a in call.args if a.keyword is None]
         kinds = {_literal_dtype(a) for a in positional}
@@ -301,9 +355,12 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
     qualified = scope.qualified(call.func)
     if qualified:
         if qualified in PARAMETER_FACTORIES or qualified in BUFFER_FACTORIES:
-            return ExprInfo("registered", source=qualified)
-        if qualified.startswith("numpy.") or qualified in NOT_TENSORS:
-            return ExprInfo("other", source=qualified)
+            inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
+            return ExprInfo("registered", source=qualified, rank0=inner.rank0)
+        if qualified.startswith(("numpy.", "math.")) or qualified in NOT_TENSORS:
+            numbers = [classify(a.value, scope).rank0 for a in call.args if a.keyword is None]
+            rank0 = merge_rank0(*numbers) if qualified.startswith(("numpy.", "math.")) and numbers else None
+            return ExprInfo("other", source=qualified, rank0=rank0)
         if qualified in VARIABLE:
             inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
             return _call_options(call, scope, replace(inner, source=qualified)) if inner.is_tensor else inner
@@ -316,12 +373,17 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
         return replace(POSSIBLE, refs=_refs_of_args(call, scope))
     if isinstance(call.func, cst.Attribute):
         return _method_call(call, scope)
+    if (isinstance(call.func, cst.Name) and call.func.value in BUILTIN_NUMBER_FUNCTIONS
+            and call.func.value not in scope.imports.bindings):
+        return replace(NUMBER, refs=_refs_of_args(call, scope))
     return replace(POSSIBLE, refs=_refs_of_args(call, scope))
 
 
 def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     method = call.func.attr.value  # type: ignore[attr-defined]
     receiver = classify(call.func.value, scope)  # type: ignore[attr-defined]
+    if method == "item":
+        return replace(NUMBER, refs=receiver.refs)
     if not receiver.is_tensor:
         return replace(POSSIBLE, refs=receiver.refs | _refs_of_args(call, scope))
     if method in NON_TENSOR_METHODS:
@@ -329,7 +391,11 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     if method in TENSOR_OR_TUPLE_METHODS:
         return replace(POSSIBLE, refs=receiver.refs)
     alias = receiver.alias_of if method in VIEW_METHODS else None
-    info = replace(receiver, alias_of=alias, refs=receiver.refs | _refs_of_args(call, scope))
+    no_arguments = not call.args
+    rank0 = ("yes" if method in FULL_REDUCTIONS and no_arguments
+             else receiver.rank0 if method in ELEMENTWISE else None)
+    info = replace(receiver, alias_of=alias, refs=receiver.refs | _refs_of_args(call, scope), rank0=rank0,
+                   vector=receiver.vector and method in ELEMENTWISE)
     if method in DTYPE_METHODS:
         return replace(info, dtype=DTYPE_METHODS[method])
     if method in ("to", "type"):
@@ -369,7 +435,9 @@ def argument_info(name: str, scope: Scope) -> ExprInfo | None:
     """What a method argument holds on entry: a tensor when annotated as one; None for non-arguments."""
     if name in scope.tensor_args:
         return ExprInfo("tensor", source=f"argument {name}", from_argument=name, alias_of=f"argument {name}")
-    return POSSIBLE if name in scope.other_args else None
+    if name in scope.other_args:
+        return replace(POSSIBLE, rank0=scope.number_args.get(name))
+    return None
 
 
 def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
@@ -399,7 +467,9 @@ def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
     """Classify one expression; never raises, unknown shapes are ``possible``."""
     if isinstance(node, cst.Name):
         return _classify_name(node, scope)
-    if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString,
+    if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary)):
+        return NUMBER
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString,
                          cst.FormattedString, cst.Dict, cst.Set, cst.List, cst.Tuple, cst.ListComp,
                          cst.DictComp, cst.SetComp, cst.GeneratorExp, cst.Lambda)):
         return OTHER
@@ -407,9 +477,13 @@ def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
         return classify_call(node, scope)
     if isinstance(node, cst.Attribute):
         return _classify_attribute(node, scope)
-    if isinstance(node, cst.Subscript):
+    if isinstance(node, cst.Subscript):  # a view, not the same object, and of another shape
         receiver = classify(node.value, scope)
-        return receiver if receiver.is_tensor else replace(POSSIBLE, refs=receiver.refs)
+        if receiver.is_tensor:
+            return replace(receiver, alias_of=None, rank0=None, vector=False)
+        element = len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) and isinstance(
+            node.slice[0].slice.value, cst.Integer)
+        return replace(POSSIBLE, refs=receiver.refs, rank0="maybe" if element else None)
     if isinstance(node, cst.BinaryOperation):
         left, right = classify(node.left, scope), classify(node.right, scope)
         merged = combine(left, right)
@@ -442,9 +516,12 @@ def merge_branches(body: ExprInfo, orelse: ExprInfo) -> ExprInfo:
     kinds = {body.kind, orelse.kind}
     if kinds == {"tensor"}:
         return replace(body, init=_merge_init(body.init, orelse.init), dtype=_merge_dtype(body.dtype, orelse.dtype),
-                       refs=body.refs | orelse.refs, alias_of=None)
+                       refs=body.refs | orelse.refs, alias_of=None, rank0=merge_rank0(body.rank0, orelse.rank0))
     if kinds == {"tensor", "none"}:  # the rewrite keeps the None branch as it is
         return body if body.is_tensor else orelse
+    if kinds == {"tensor", "registered"}:
+        tensor = body if body.is_tensor else orelse
+        return replace(tensor, partly_registered=True, alias_of=None)
     if "tensor" in kinds or "possible" in kinds:
         return replace(POSSIBLE, refs=body.refs | orelse.refs)
     return ExprInfo("none") if kinds == {"none"} else OTHER

@@ -52,7 +52,21 @@ NOT_TENSORS = frozenset({"torch.device", "torch.Size", "torch.dtype", "torch.Gen
                          "torch.cuda.is_available", "torch.chunk", "torch.split", "torch.unbind",
                          "torch.tensor_split"})
 TENSOR_TYPES = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})
-TENSOR_SUBMODULES = ("fft.", "linalg.", "special.", "nn.functional.")
+TENSOR_SUBMODULES = ("fft.", "linalg.", "special.", "nn.functional.", "sparse.")
+# Elementwise functions (and methods) of one tensor: the result has the shape of the argument.
+ELEMENTWISE = frozenset({"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin",
+                         "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid", "sqrt",
+                         "rsqrt", "reciprocal", "erf", "erfinv", "floor", "ceil", "round", "trunc", "sign",
+                         "abs", "neg", "negative", "square", "clone", "detach", "relu", "lgamma", "digamma",
+                         "deg2rad", "rad2deg", "float", "double", "half", "bfloat16", "long", "int", "short",
+                         "bool", "to", "type", "cpu", "cuda", "contiguous"})
+# Reductions over every element (no ``dim``): the result is 0-d.
+FULL_REDUCTIONS = frozenset({"sum", "prod", "mean", "amax", "amin", "norm", "std", "var", "count_nonzero",
+                             "max", "min", "all", "any", "median", "nansum", "nanmean"})
+# torch.nn layers whose first two positional arguments are sizes (Python ints).
+SIZED_LAYERS = frozenset({"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
+                          "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "RNN", "LSTM",
+                          "GRU", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention"})
 VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import codemod
+
 from conftest import NNREG, init_repo
 from conftest import git as _git
 
@@ -67,7 +69,7 @@ def test_branch_commit_push_and_idempotence(repo: Path, tmp_path: Path) -> None:
     text = body.read_text()
     assert text.startswith("<!-- nnreg:register-tensors -->")
     for part in ("| `pkg/net.py` | `Net` | `mask` | buffer (persistent=False) |", "Reproduce: `nnreg fix .`",
-                 "# nnreg: ignore", "nnreg 0.1.0"):
+                 "# nnreg: ignore", f"nnreg {codemod.__version__}"):
         assert part in text
     pushed = remote_sha(repo)
     second = pr(repo, "--push", "origin")
