@@ -149,8 +149,17 @@ def _merge_init(a: Init | None, b: Init | None) -> Init | None:
     return "deterministic" if "deterministic" in (a, b) else "fill"
 
 
+def _operand(info: ExprInfo) -> ExprInfo:
+    """``nn.Parameter(x) * mask`` computes with the new Parameter: a float tensor that requires grad."""
+    if info.kind != "registered":
+        return info
+    trains = True if info.source in PARAMETER_FACTORIES else None
+    return ExprInfo("tensor", source=f"an expression on {info.source}(...)", requires_grad=trains, rank0=info.rank0)
+
+
 def combine(a: ExprInfo, b: ExprInfo) -> ExprInfo:
     """Arithmetic of two operands, at least one of them a tensor."""
+    a, b = _operand(a), _operand(b)
     tensors = [x for x in (a, b) if x.is_tensor]
     rank0 = merge_rank0(a.rank0, b.rank0)
     if not tensors:

@@ -127,14 +127,22 @@ class Report:
         reported = self._count(lambda o: o.candidate.positive and o.finding is not None)
         return reported / self.positives if self.positives else 1.0
 
+    @property
+    def kind_disagreements(self) -> list[Outcome]:
+        return [o for o in self.true_positives if o.finding["action"] != o.candidate.kind]
+
+    @property
+    def persistent_disagreements(self) -> list[Outcome]:
+        return [o for o in self._buffers() if o.finding["persistent"] != (o.candidate.label == "BUFFER_PERSISTENT")]
+
+    def _buffers(self) -> list[Outcome]:
+        return [o for o in self.true_positives if o.candidate.kind == "buffer" and o.finding["action"] == "buffer"]
+
     def kind_agreement(self) -> tuple[int, int]:
-        hits = [o for o in self.true_positives if o.finding["action"] == o.candidate.kind]
-        return len(hits), len(self.true_positives)
+        return len(self.true_positives) - len(self.kind_disagreements), len(self.true_positives)
 
     def persistent_agreement(self) -> tuple[int, int]:
-        buffers = [o for o in self.true_positives if o.candidate.kind == "buffer" and o.finding["action"] == "buffer"]
-        hits = [o for o in buffers if o.finding["persistent"] == (o.candidate.label == "BUFFER_PERSISTENT")]
-        return len(hits), len(buffers)
+        return len(self._buffers()) - len(self.persistent_disagreements), len(self._buffers())
 
 
 def read_manifest(path: Path = MANIFEST) -> list[Candidate]:
@@ -227,6 +235,8 @@ def format_report(report: Report) -> str:
     ]
     for title, items in (("false positives", [o.describe() for o in report.false_positives]),
                          ("misses", [o.describe() for o in report.misses]),
+                         ("Parameter/buffer disagreements", [o.describe() for o in report.kind_disagreements]),
+                         ("persistent disagreements", [o.describe() for o in report.persistent_disagreements]),
                          ("rewrites outside the manifest", report.outside)):
         lines.append(f"\n{title} ({len(items)}):")
         lines += [f"  {item}" for item in items] or ["  none"]
