@@ -368,9 +368,14 @@ class _MethodScanner(cst.CSTVisitor):
                 self._use(data_owner, "data-mutation", node)
         if owner is None and isinstance(func.value, cst.Name) and func.value.value == me and method in (
                 "register_buffer", "register_parameter") and node.args:
-            name = node.args[0].value
-            if isinstance(name, cst.SimpleString) and isinstance(name.evaluated_value, str):
-                self._use(name.evaluated_value, "register-call", node)
+            name_node = node.args[0].value
+            literal = name_node.evaluated_value if isinstance(name_node, cst.SimpleString) else None
+            name = literal if isinstance(literal, str) else cst.Module([]).code_for_node(name_node)
+            if isinstance(literal, str):
+                self._use(literal, "register-call", node)
+            for arg in node.args[1:2]:
+                for viewed in _self_attributes_in(arg.value, me) - {name}:
+                    self._use(viewed, "registered-view", node, name)
         if owner:
             if method == "requires_grad_":
                 flag = node.args[0].value if node.args else None
@@ -443,6 +448,20 @@ class _MethodScanner(cst.CSTVisitor):
             line=start.start.line, column=start.start.column, shape="setattr",
             before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
             suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
+
+
+def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:
+    """Every ``X`` of ``self.X`` inside an expression."""
+    found: set[str] = set()
+
+    class Finder(cst.CSTVisitor):
+        def visit_Attribute(self, attribute: cst.Attribute) -> None:
+            name = self_attribute(attribute, me)
+            if name:
+                found.add(name)
+
+    node.visit(Finder())
+    return found
 
 
 def _untested(test: cst.BaseExpression) -> cst.BaseExpression:

@@ -43,6 +43,13 @@ def test_manifest_has_the_size_and_shape_the_issue_asks_for() -> None:
     assert {c.label for c in candidates} == evaluate.LABELS
 
 
+def test_held_out_rows_are_well_formed_and_apart_from_the_manifest() -> None:
+    held_out = evaluate.read_manifest(evaluate.MANIFEST.with_name("heldout.tsv"))
+    assert len(held_out) >= 20
+    tuning = {c.distribution for c in evaluate.read_manifest()}
+    assert not tuning & {c.distribution for c in held_out}
+
+
 @pytest.mark.parametrize("row, problem", [
     ("pkg==1.0\t{sha}\tpkg/net.py\tNet\tw\t3\tTRAIN\twhy\n", "unknown label 'TRAIN'"),
     ("pkg==1.0\t{sha}\tpkg/net.py\tNet\tw\t3\tLEAVE\t \n", "no rationale"),
