@@ -18,8 +18,9 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
-from .torchapi import SIZED_LAYERS, TENSOR_TYPES
-from .tensors import POSSIBLE, ExprInfo, Rank0, Scope, argument_info, classify, merge_branches, self_attribute
+from .arguments import sort_arguments
+from .torchapi import SIZED_LAYERS
+from .tensors import POSSIBLE, ExprInfo, Scope, argument_info, classify, merge_branches, self_attribute
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
@@ -33,7 +34,6 @@ HOST_BUILTINS = frozenset({"int", "float", "bool", "range", "list", "tuple", "so
 DEFAULT_DEVICE_FACTORIES = frozenset(f"torch.{name}" for name in (
     "zeros", "ones", "full", "empty", "rand", "randn", "randint", "randperm", "tensor", "arange", "linspace",
     "logspace", "eye"))
-NUMBER_TYPES = frozenset({"int", "float", "bool", "complex"})
 DISPLAY_METHODS = frozenset({"__repr__", "__str__", "extra_repr", "__format__"})
 _SUPPRESSION = re.compile(r"#\s*(?:nnreg:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)")
 
@@ -475,58 +475,9 @@ def _keyword_value(call: cst.Call, name: str) -> cst.BaseExpression | None:
     return next((a.value for a in call.args if a.keyword is not None and a.keyword.value == name), None)
 
 
-def _number_annotation(annotation: cst.BaseExpression) -> Rank0 | None:
-    """"yes" for ``int``/``float``/``Optional[float]``; "maybe" for ``float | Tensor`` and the like."""
-    names: list[str] = []
-    pending = [annotation]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, cst.Name):
-            names.append(node.value)
-        elif isinstance(node, cst.Attribute):
-            names.append(node.attr.value)
-        elif isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
-            pending += [node.left, node.right]
-        elif isinstance(node, cst.Subscript) and isinstance(node.value, (cst.Name, cst.Attribute)):
-            container = node.value.value if isinstance(node.value, cst.Name) else node.value.attr.value
-            if container not in ("Optional", "Union"):
-                return None
-            pending += [e.slice.value for e in node.slice if isinstance(e.slice, cst.Index)]
-        else:
-            return None
-    named = [n for n in names if n != "None"]
-    numbers = [n for n in named if n in NUMBER_TYPES]
-    if not numbers:
-        return None
-    return "yes" if len(numbers) == len(named) else "maybe"
-
-
-def _number_default(default: cst.BaseExpression | None) -> Rank0 | None:
-    while isinstance(default, cst.UnaryOperation):
-        default = default.expression
-    return "yes" if isinstance(default, (cst.Integer, cst.Float)) else None
-
-
 def _is_plain_method(node: cst.FunctionDef) -> bool:
     decorators = {d.decorator.value for d in node.decorators if isinstance(d.decorator, cst.Name)}
     return bool(node.params.params) and not decorators & {"staticmethod", "classmethod"}
-
-
-def _argument_kinds(node: cst.FunctionDef, scope: Scope) -> None:
-    """Sort the arguments: annotated as tensors, annotated (or defaulted) as Python numbers, others."""
-    tensors: set[str] = set()
-    others: set[str] = set()
-    params = [*node.params.params, *node.params.kwonly_params, *node.params.posonly_params][1:]
-    for param in params:
-        annotation = param.annotation.annotation if param.annotation else None
-        if annotation is not None and scope.qualified(annotation) in TENSOR_TYPES:
-            tensors.add(param.name.value)
-            continue
-        others.add(param.name.value)
-        number = _number_annotation(annotation) if annotation is not None else _number_default(param.default)
-        if number:
-            scope.number_args[param.name.value] = number
-    scope.tensor_args, scope.other_args = frozenset(tensors), frozenset(others)
 
 
 def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
@@ -552,7 +503,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
             continue
         self_name = item.params.params[0].name.value
         scope = Scope(imports=file.imports, self_name=self_name)
-        _argument_kinds(item, scope)
+        sort_arguments(item, scope)
         scanner = _MethodScanner(facts, item, scope, positions, lines)
         item.visit(scanner)
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
