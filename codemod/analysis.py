@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.metadata import CodeRange
 
 from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
 from .arguments import sort_arguments
 from .torchapi import SIZED_LAYERS
-from .tensors import POSSIBLE, ExprInfo, Scope, argument_info, classify, merge_branches, self_attribute
+from .tensors import (POSSIBLE, ExprInfo, Scope, argument_info, classify, keyword_argument, merge_branches,
+                      self_attribute)
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
@@ -199,7 +201,7 @@ class _MethodScanner(cst.CSTVisitor):
         """``self.X * torch.ones(n)``: the other operand is made on the default device."""
         for mine, other in ((node.left, node.right), (node.right, node.left)):
             attribute = self._base_attribute(mine)
-            if (attribute and isinstance(other, cst.Call) and _keyword_value(other, "device") is None
+            if (attribute and isinstance(other, cst.Call) and keyword_argument(other, "device") is None
                     and self.scope.qualified(other.func) in DEFAULT_DEVICE_FACTORIES):
                 self._use(attribute, "default-device", node, self.scope.qualified(other.func) or "")
 
@@ -218,15 +220,18 @@ class _MethodScanner(cst.CSTVisitor):
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         return False
 
-    def visit_While(self, node: cst.CSTNode) -> None:
+    def visit_While(self, node: cst.While) -> None:
         self.loops += 1
-        if isinstance(node, cst.While):
-            self._host(_untested(node.test), "truth-tested in Python")
+        self._host(_untested(node.test), "truth-tested in Python")
+
+    def _enter_block(self, node: cst.CSTNode) -> None:
+        """Inside a ``try`` or ``match`` a local may keep its earlier value, as in a loop."""
+        self.loops += 1
 
     def leave_For(self, original_node: cst.CSTNode) -> None:
         self.loops -= 1
 
-    visit_Try = visit_Match = visit_While  # type: ignore[assignment]
+    visit_Try = visit_Match = _enter_block  # type: ignore[assignment]
     leave_While = leave_Try = leave_Match = leave_For  # type: ignore[assignment]
 
     def visit_Else(self, node: cst.Else) -> None:
@@ -409,7 +414,7 @@ class _MethodScanner(cst.CSTVisitor):
                 self._host(arg.value, f"passed to {func.value}()")  # type: ignore[attr-defined]
         qualified = self.scope.qualified(func) or ""
         if qualified == "torch.nn.functional.pad":
-            pad = _keyword_value(node, "pad") or (node.args[1].value if len(node.args) > 1 else None)
+            pad = keyword_argument(node, "pad") or (node.args[1].value if len(node.args) > 1 else None)
             for element in pad.elements if isinstance(pad, (cst.Tuple, cst.List)) else []:
                 operands = [element.value]
                 while operands:
@@ -452,16 +457,7 @@ class _MethodScanner(cst.CSTVisitor):
 
 def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:
     """Every ``X`` of ``self.X`` inside an expression."""
-    found: set[str] = set()
-
-    class Finder(cst.CSTVisitor):
-        def visit_Attribute(self, attribute: cst.Attribute) -> None:
-            name = self_attribute(attribute, me)
-            if name:
-                found.add(name)
-
-    node.visit(Finder())
-    return found
+    return {found.attr.value for found in m.findall(node, m.Attribute(value=m.Name(me)))}  # type: ignore[union-attr]
 
 
 def _untested(test: cst.BaseExpression) -> cst.BaseExpression:
@@ -469,10 +465,6 @@ def _untested(test: cst.BaseExpression) -> cst.BaseExpression:
     while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         test = test.expression
     return test
-
-
-def _keyword_value(call: cst.Call, name: str) -> cst.BaseExpression | None:
-    return next((a.value for a in call.args if a.keyword is not None and a.keyword.value == name), None)
 
 
 def _is_plain_method(node: cst.FunctionDef) -> bool:

@@ -144,8 +144,8 @@ class _ClassView:
     layer_base: str | None  # a torch.nn layer among the bases, which registers tensors of its own
     aliases: dict[str, list[str]]  # what an assignment aliases -> the attributes assigned from it
     submodules: frozenset[str]
-    inherited_reads: frozenset[str]
-    inherited_registered: frozenset[str]  # ``self.X`` read by methods of known base classes
+    inherited_reads: frozenset[str]  # ``self.X`` read by methods of known base classes
+    inherited_registered: frozenset[str]  # registered by known base classes
 
     @classmethod
     def of(cls, facts: ClassFacts, index: ClassIndex) -> _ClassView:
@@ -300,7 +300,8 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
     doubts: list[str] = []
     if not facts.reads_after_init(attribute) and attribute not in view.inherited_reads:
         doubts.append("never read outside __init__ in this class: registering it changes nothing nnreg can see")
-    if {a.info.rank0 for a in tensors} == {"yes", "maybe"} or {a.info.rank0 for a in tensors} == {"maybe"}:
+    ranks = {a.info.rank0 for a in tensors}
+    if "maybe" in ranks and None not in ranks:
         doubts.append("may be a 0-d tensor (built from an argument that also accepts a Python number): a 0-d "
                       "CPU tensor works next to tensors on any device, so registering may change nothing")
     for a in assignments:

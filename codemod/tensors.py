@@ -206,7 +206,8 @@ def _dtype_of(node: cst.BaseExpression, scope: Scope) -> Dtype | None:
     return None
 
 
-def _keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
+def keyword_argument(call: cst.Call, name: str) -> cst.BaseExpression | None:
+    """The value passed as ``name=...``, if any."""
     for arg in call.args:
         if arg.keyword is not None and arg.keyword.value == name:
             return arg.value
@@ -231,13 +232,13 @@ def _bool_literal(node: cst.BaseExpression | None) -> bool | None:
 
 def _call_options(call: cst.Call, scope: Scope, info: ExprInfo) -> ExprInfo:
     """Apply ``dtype=``, ``requires_grad=`` and ``device=`` keywords of a creating call."""
-    dtype_node = _keyword(call, "dtype")
+    dtype_node = keyword_argument(call, "dtype")
     if dtype_node is not None:
         info = replace(info, dtype=_dtype_of(dtype_node, scope))
-    requires_grad = _bool_literal(_keyword(call, "requires_grad"))
+    requires_grad = _bool_literal(keyword_argument(call, "requires_grad"))
     if requires_grad is not None:
         info = replace(info, requires_grad=requires_grad)
-    if _is_cpu(_keyword(call, "device"), scope):
+    if _is_cpu(keyword_argument(call, "device"), scope):
         info = replace(info, on_cpu=True)
     return info
 
@@ -307,7 +308,7 @@ def _result_rank0(short: str, call: cst.Call, scope: Scope, info: ExprInfo) -> R
     positional = [a.value for a in call.args if a.keyword is None]
     if short == "scalar_tensor":
         return "yes"
-    if short in FULL_REDUCTIONS and len(positional) == 1 and _keyword(call, "dim") is None:
+    if short in FULL_REDUCTIONS and len(positional) == 1 and keyword_argument(call, "dim") is None:
         return "yes"
     if short in ELEMENTWISE and len(positional) == 1:
         return classify(positional[0], scope).rank0
