@@ -36,7 +36,8 @@ HOST_BUILTINS = frozenset({"int", "float", "bool", "range", "list", "tuple", "so
 DEFAULT_DEVICE_FACTORIES = frozenset(f"torch.{name}" for name in (
     "zeros", "ones", "full", "empty", "rand", "randn", "randint", "randperm", "tensor", "arange", "linspace",
     "logspace", "eye"))
-DISPLAY_METHODS = frozenset({"__repr__", "__str__", "extra_repr", "__format__"})
+# Methods that describe, compare or hash the module rather than compute with its tensors.
+METADATA_METHODS = frozenset({"__repr__", "__str__", "extra_repr", "__format__", "__eq__", "__ne__", "__hash__"})
 _SUPPRESSION = re.compile(r"#\s*(?:nnreg:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)")
 
 
@@ -95,9 +96,9 @@ class ClassFacts:
 
     def reads_after_init(self, attribute: str) -> list[Use]:
         """Reads of ``self.X`` outside ``__init__``, the helpers it calls, ``reset_parameters`` (the
-        torch convention for re-initialising) and the methods that only display the module."""
+        torch convention for re-initialising) and the methods that only describe, compare or hash."""
         return [u for u in self.uses_of(attribute, "read")
-                if u.method not in self.init_methods | DISPLAY_METHODS | {"reset_parameters"}]
+                if u.method not in self.init_methods | METADATA_METHODS | {"reset_parameters"}]
 
     def after_init(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses_of(attribute, *kinds) if u.method not in self.init_methods]
@@ -178,16 +179,20 @@ class _MethodScanner(cst.CSTVisitor):
 
     def visit_If(self, node: cst.If) -> None:
         """Each branch starts from the locals before the ``if``; ``leave_If`` joins them."""
-        self._host(_untested(node.test), "truth-tested in Python")
+        self._truth_tested(node.test)
         if self.ifs and self.ifs[-1].node.orelse is node:  # an ``elif``: the outer body is done
             self._start_else(self.ifs[-1])
         self.ifs.append(_Branches(node, dict(self.scope.locals)))
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
-        self._host(_untested(node.test), "truth-tested in Python")
+        self._truth_tested(node.test)
 
     def visit_CompIf(self, node: cst.CompIf) -> None:
-        self._host(_untested(node.test), "truth-tested in Python")
+        self._truth_tested(node.test)
+
+    def _truth_tested(self, test: cst.BaseExpression) -> None:
+        for operand in _tested_operands(test):
+            self._host(operand, "truth-tested in Python")
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         """``self.X[i]`` with a Python int ``i`` reads one 0-d element."""
@@ -222,7 +227,7 @@ class _MethodScanner(cst.CSTVisitor):
 
     def visit_While(self, node: cst.While) -> None:
         self.loops += 1
-        self._host(_untested(node.test), "truth-tested in Python")
+        self._truth_tested(node.test)
 
     def _enter_block(self, node: cst.CSTNode) -> None:
         """Inside a ``try`` or ``match`` a local may keep its earlier value, as in a loop."""
@@ -413,6 +418,9 @@ class _MethodScanner(cst.CSTVisitor):
             elif builtin and arg.keyword is None:
                 self._host(arg.value, f"passed to {func.value}()")  # type: ignore[attr-defined]
         qualified = self.scope.qualified(func) or ""
+        if qualified.startswith("torch.optim.") and node.args and node.args[0].keyword is None:
+            for trained in _self_attributes_in(node.args[0].value, self.scope.self_name):
+                self._use(trained, "own-optimizer", node, qualified)
         if qualified == "torch.nn.functional.pad":
             pad = keyword_argument(node, "pad") or (node.args[1].value if len(node.args) > 1 else None)
             for element in pad.elements if isinstance(pad, (cst.Tuple, cst.List)) else []:
@@ -460,11 +468,23 @@ def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:
     return {found.attr.value for found in m.findall(node, m.Attribute(value=m.Name(me)))}  # type: ignore[union-attr]
 
 
-def _untested(test: cst.BaseExpression) -> cst.BaseExpression:
-    """The operand whose truth value ``if``/``while`` asks for (``not x`` asks about ``x``)."""
-    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        test = test.expression
-    return test
+def _tested_operands(test: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The values whose truth ``if``/``while`` asks for: ``not x``, ``x and y``, and both sides of
+    ``x >= y`` (a comparison of tensors is a tensor whose truth is read on the host). Identity and
+    membership tests (``x is None``, ``k in d``) read no tensor."""
+    pending, operands = [test], []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+            pending.append(node.expression)
+        elif isinstance(node, cst.BooleanOperation):
+            pending += [node.left, node.right]
+        elif isinstance(node, cst.Comparison):
+            if not any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in node.comparisons):
+                pending += [node.left, *(c.comparator for c in node.comparisons)]
+        else:
+            operands.append(node)
+    return operands
 
 
 def _is_plain_method(node: cst.FunctionDef) -> bool:

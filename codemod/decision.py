@@ -225,6 +225,9 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
     for use in facts.after_init(attribute, "default-device")[:1]:
         refusals.append(f"combined with {use.detail}(...) made on the default device in {use.method}() "
                         f"(line {use.line}): moved alone, it would meet a tensor on another device")
+    for use in facts.uses_of(attribute, "own-optimizer")[:1]:
+        refusals.append(f"trained by an optimizer of its own ({use.detail} in {use.method}(), line {use.line}): "
+                        "registered, the module's optimizer would update it too")
     for use in facts.uses_of(attribute, "registered-view")[:1]:
         refusals.append(f"part of it is registered as '{use.detail}' in {use.method}() (line {use.line}): "
                         "registering the whole would hold the same storage twice, and .to() would part them")
