@@ -206,9 +206,11 @@ class _MethodScanner(cst.CSTVisitor):
         """``self.X * torch.ones(n)``: the other operand is made on the default device."""
         for mine, other in ((node.left, node.right), (node.right, node.left)):
             attribute = self._base_attribute(mine)
-            if (attribute and isinstance(other, cst.Call) and keyword_argument(other, "device") is None
-                    and self.scope.qualified(other.func) in DEFAULT_DEVICE_FACTORIES):
-                self._use(attribute, "default-device", node, self.scope.qualified(other.func) or "")
+            if not attribute or not isinstance(other, cst.Call) or keyword_argument(other, "device") is not None:
+                continue
+            factory = self.scope.qualified(other.func)
+            if factory in DEFAULT_DEVICE_FACTORIES:
+                self._use(attribute, "default-device", node, factory)
 
     def _names_listed(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
         """``self.saved_names = ["count", "total"]``: attributes that other code handles by name."""

@@ -97,8 +97,7 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
         evidence.parameter.append((".grad is read", 0.85))
     if CONSTANT_NAME.match(attribute):
         evidence.buffer.append((f"constant-like name '{attribute}'", 0.7))
-    mutations = [u for u in facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment")
-                 if u.method not in facts.init_methods]
+    mutations = [u for u in uses("mutation", "data-mutation", "data-assignment") if u.method not in facts.init_methods]
     if mutations:
         first = mutations[0]
         evidence.stateful = f"mutated in place in {first.method}() (line {first.line})"

@@ -243,18 +243,37 @@ def _call_options(call: cst.Call, scope: Scope, info: ExprInfo) -> ExprInfo:
     return info
 
 
-def _first_tensor_arg(call: cst.Call, scope: Scope) -> ExprInfo | None:
-    for arg in call.args:
-        if arg.keyword is None:
+@dataclass(frozen=True)
+class _Arguments:
+    """A call's arguments, each classified once (classifying is recursive: doing it once per question
+    would cost exponential time in the nesting depth)."""
+
+    positional: list[tuple[cst.BaseExpression, ExprInfo]]
+    first_tensor: ExprInfo | None
+    refs: frozenset[str]
+
+    @classmethod
+    def of(cls, call: cst.Call, scope: Scope) -> _Arguments:
+        positional: list[tuple[cst.BaseExpression, ExprInfo]] = []
+        first_tensor: ExprInfo | None = None
+        refs: set[str] = set()
+        for arg in call.args:
             info = classify(arg.value, scope)
-            if info.is_tensor:
-                return info
-            if isinstance(arg.value, (cst.List, cst.Tuple)):
-                for element in arg.value.elements:
-                    inner = classify(element.value, scope)
-                    if inner.is_tensor:
-                        return inner
-    return None
+            refs |= info.refs
+            if arg.keyword is not None:
+                continue
+            positional.append((arg.value, info))
+            if first_tensor is None and info.is_tensor:
+                first_tensor = info
+            elif first_tensor is None and isinstance(arg.value, (cst.List, cst.Tuple)):
+                first_tensor = next((inner for inner in (classify(e.value, scope) for e in arg.value.elements)
+                                     if inner.is_tensor), None)
+        return cls(positional, first_tensor, frozenset(refs))
+
+    @property
+    def only(self) -> ExprInfo | None:
+        """The single positional argument's classification, if there is exactly one."""
+        return self.positional[0][1] if len(self.positional) == 1 else None
 
 
 def _refs_of_args(call: cst.Call, scope: Scope) -> frozenset[str]:
@@ -267,14 +286,15 @@ def _refs_of_args(call: cst.Call, scope: Scope) -> frozenset[str]:
 def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
     """A call of ``torch.<name>`` (or a torch submodule function) known to return a tensor."""
     source = f"torch.{name}"
+    args = _Arguments.of(call, scope)
+    refs = args.refs
     if not returns_tensor(source):
-        return replace(POSSIBLE, refs=_refs_of_args(call, scope))
+        return replace(POSSIBLE, refs=refs)
     short = name.rsplit(".", 1)[-1]
-    refs = _refs_of_args(call, scope)
     if short in LEGACY_TYPES and "." not in name:
-        init: Init = "empty" if _sizes_only(call, scope) else "deterministic"
+        init: Init = "empty" if _sizes_only(call, args, scope) else "deterministic"
         return ExprInfo("tensor", source=source, dtype=LEGACY_TYPES[short], init=init, refs=refs)
-    arg = _first_tensor_arg(call, scope)
+    arg = args.first_tensor
     if short in RANDOM:
         info = ExprInfo("tensor", source=source, init="random", refs=refs,
                         dtype="int" if short in INTEGER_RESULT else (arg.dtype if arg else "float"))
@@ -285,7 +305,7 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
         dtype = arg.dtype if short.endswith("_like") and arg else (_literal_dtype(fill) if fill else "float")
         info = ExprInfo("tensor", source=source, init="fill", dtype=dtype, refs=refs)
     elif short in DETERMINISTIC:
-        info = _deterministic(short, call, scope, arg, source, refs)
+        info = _deterministic(short, call, scope, args, source)
     elif short in INTEGER_RESULT:
         info = ExprInfo("tensor", source=source, dtype="int", init=arg.init if arg else None, refs=refs)
     elif short in FLOATING or name.startswith(TENSOR_SUBMODULES):
@@ -297,32 +317,30 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
                         init=arg.init if arg else None, refs=refs,
                         requires_grad=arg.requires_grad if arg else None,
                         detached=arg.detached if arg else False, on_cpu=arg.on_cpu if arg else False)
-    positional = [a.value for a in call.args if a.keyword is None]
-    vector = short in ("arange", "linspace", "logspace", "randperm") or (
-        short in ELEMENTWISE and len(positional) == 1 and classify(positional[0], scope).vector)
-    return _call_options(call, scope, replace(info, rank0=_result_rank0(short, call, scope, info), vector=vector))
+    elementwise = args.only if short in ELEMENTWISE else None
+    vector = short in ("arange", "linspace", "logspace", "randperm") or bool(elementwise and elementwise.vector)
+    return _call_options(call, scope, replace(info, rank0=_result_rank0(short, call, args, info), vector=vector))
 
 
-def _result_rank0(short: str, call: cst.Call, scope: Scope, info: ExprInfo) -> Rank0 | None:
+def _result_rank0(short: str, call: cst.Call, args: _Arguments, info: ExprInfo) -> Rank0 | None:
     """0-d results: a full reduction, an elementwise function of a 0-d tensor, ``scalar_tensor``."""
-    positional = [a.value for a in call.args if a.keyword is None]
     if short == "scalar_tensor":
         return "yes"
-    if short in FULL_REDUCTIONS and len(positional) == 1 and keyword_argument(call, "dim") is None:
+    if short in FULL_REDUCTIONS and args.only and keyword_argument(call, "dim") is None:
         return "yes"
-    if short in ELEMENTWISE and len(positional) == 1:
-        return classify(positional[0], scope).rank0
+    if short in ELEMENTWISE and args.only:
+        return args.only.rank0
     return info.rank0
 
 
-def _sizes_only(call: cst.Call, scope: Scope) -> bool:
+def _sizes_only(call: cst.Call, args: _Arguments, scope: Scope) -> bool:
     """``torch.Tensor(3, 4)`` or ``torch.FloatTensor(x.shape)`` allocate without filling; given data
     (a list, a tensor, an array) the legacy constructors copy it."""
-    positional = [a for a in call.args if a.keyword is None]
-    if len(positional) != 1:
-        return bool(positional)
-    first = positional[0].value
-    if positional[0].star or classify(first, scope).rank0 is not None:
+    if args.only is None:
+        return bool(args.positional)
+    first = args.positional[0][0]
+    starred = any(a.star for a in call.args if a.keyword is None)
+    if starred or args.only.rank0 is not None:
         return True
     if isinstance(first, cst.Attribute) and first.attr.value == "shape":
         return True
@@ -330,9 +348,9 @@ def _sizes_only(call: cst.Call, scope: Scope) -> bool:
             and first.func.attr.value == "size") or scope.qualified(getattr(first, "func", first)) == "torch.Size"
 
 
-def _deterministic(short: str, call: cst.Call, scope: Scope, arg: ExprInfo | None, source: str,
-                   refs: frozenset[str]) -> ExprInfo:
+def _deterministic(short: str, call: cst.Call, scope: Scope, args: _Arguments, source: str) -> ExprInfo:
     first = call.args[0].value if call.args else None
+    arg, refs = args.first_tensor, args.refs
     dtype: Dtype | None
     if short in ("tril", "triu"):
         dtype = arg.dtype if arg else None
@@ -343,9 +361,10 @@ def _deterministic(short: str, call: cst.Call, scope: Scope, arg: ExprInfo | Non
         dtype = _literal_dtype(first) if first is not None else None
         if arg is not None:
             return replace(arg, source=source, refs=refs, alias_of=None)
-        rank0 = classify(first, scope).rank0 if first is not None else None
+        rank0 = args.positional[0][1].rank0 if args.positional and args.positional[0][0] is first else None
         vector = isinstance(first, (cst.List, cst.Tuple)) and all(
-            classify(e.value, scope).rank0 == "yes" for e in first.elements)
+            isinstance(e.value, (cst.Integer, cst.Float)) or classify(e.value, scope).rank0 == "yes"
+            for e in first.elements)
         return ExprInfo("tensor", source=source, dtype=dtype, init="deterministic", refs=refs, rank0=rank0,
                         vector=vector)
     elif short in ("arange", "range"):

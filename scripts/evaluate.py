@@ -28,8 +28,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from corpus import CACHE, fetch_all  # noqa: E402
+
+from codemod.discovery import repository_root  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "tests" / "realworld" / "manifest.tsv"
@@ -189,17 +191,10 @@ def run_nnreg(root: Path, jobs: int) -> list[dict]:
     if result.returncode not in (0, 1):
         raise SystemExit(f"nnreg failed on {root} (exit {result.returncode}):\n{result.stderr}")
     report = json.loads(result.stdout)
-    base = _display_base(root)
+    base = repository_root(root)  # nnreg reports paths relative to this
     for finding in report["findings"]:
         finding["path"] = (base / finding["path"]).resolve().relative_to(root.resolve()).as_posix()
     return report["findings"]
-
-
-def _display_base(root: Path) -> Path:
-    """The directory nnreg's report paths are relative to (git root, else pyproject dir, else cwd)."""
-    from codemod.discovery import repository_root
-
-    return repository_root(root)
 
 
 def score(candidates: list[Candidate], findings: dict[str, list[dict]]) -> Report:
