@@ -20,7 +20,7 @@ from libcst.metadata import CodeRange
 
 from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
 from .arguments import sort_arguments
-from .torchapi import SIZED_LAYERS
+from .torch_facts import SIZED_LAYERS
 from .tensors import (POSSIBLE, ExprInfo, Scope, argument_info, classify, keyword_argument, merge_branches,
                       self_attribute)
 

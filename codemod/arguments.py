@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from .tensors import Rank0, Scope
-from .torchapi import TENSOR_TYPES
+from .torch_facts import TENSOR_TYPES
 
 NUMBER_TYPES = frozenset({"int", "float", "bool", "complex"})
 

@@ -17,7 +17,7 @@ from typing import Any
 from .files import SourceError, read_source
 from .imports import ImportTable, build_import_table, dotted_name, module_name_for
 from .prefilter import MethodScan, may_hold_tensor, scan_method
-from .torchapi import BUFFER_FACTORIES, PARAMETER_FACTORIES
+from .torch_facts import BUFFER_FACTORIES, PARAMETER_FACTORIES
 
 KNOWN_MODULE_BASES = (
     "lightning.pytorch.LightningModule",

@@ -13,10 +13,11 @@ import ast
 from dataclasses import dataclass
 
 from .imports import ImportTable, dotted_name
-from .torchapi import (BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, TENSOR_TYPES, is_module_constructor,
-                       returns_tensor)
+from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, TENSOR_TYPES, is_module_constructor,
+                       function_returns)
 
 _REGISTERED = PARAMETER_FACTORIES | BUFFER_FACTORIES
+_MAY_BE_TENSOR = frozenset({"tensor", "tensor_or_tuple", "tensor_or_other"})
 
 
 class _Taint:
@@ -43,7 +44,7 @@ class _Taint:
         if isinstance(node, ast.Call):
             qualified = self.imports.resolve(dotted_name(node.func))
             if qualified:  # registered tensors count: expressions on them are tensors too
-                return returns_tensor(qualified) or qualified in _REGISTERED
+                return function_returns(qualified) in _MAY_BE_TENSOR or qualified in _REGISTERED
             return isinstance(node.func, ast.Attribute) and self.tensor_like(node.func.value, me, local)
         if isinstance(node, ast.Name):
             return node.id in local

@@ -13,9 +13,9 @@ from typing import Literal
 import libcst as cst
 
 from .imports import ImportTable
-from .torchapi import (BUFFER_FACTORIES, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS,
+from .torch_facts import (BUFFER_FACTORIES, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS,
                        INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM,
-                       TENSOR_SUBMODULES, VARIABLE, is_module_constructor, returns_tensor)
+                       TENSOR_SUBMODULES, VARIABLE, function_returns, is_module_constructor, method_returns)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
@@ -39,12 +39,6 @@ DTYPE_METHODS: dict[str, Dtype] = {"float": "float", "half": "float", "bfloat16"
 VIEW_METHODS = frozenset({"view", "view_as", "t", "transpose", "permute", "expand", "expand_as",
                           "narrow", "squeeze", "unsqueeze", "select", "diagonal", "as_strided",
                           "unfold", "detach", "reshape", "flatten", "unflatten", "movedim"})
-NON_TENSOR_METHODS = frozenset({"item", "tolist", "numpy", "size", "dim", "numel", "nelement",
-                                "element_size", "data_ptr", "stride", "is_contiguous", "get_device",
-                                "storage", "untyped_storage", "is_floating_point", "is_complex", "equal",
-                                "allclose", "chunk", "split", "unbind", "tensor_split"})
-# Methods whose result is a tensor or a tuple depending on their arguments.
-TENSOR_OR_TUPLE_METHODS = frozenset({"sort", "topk", "max", "min", "kthvalue", "median", "mode", "unique"})
 NON_TENSOR_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad",
                                    "grad_fn", "is_leaf", "layout", "names", "itemsize", "nbytes"})
 VIEW_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
@@ -288,8 +282,10 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
     source = f"torch.{name}"
     args = _Arguments.of(call, scope)
     refs = args.refs
-    if not returns_tensor(source):
-        return replace(POSSIBLE, refs=refs)
+    returns = _one_tensor_or_not(function_returns(source), call, args)
+    if returns != "tensor":
+        return ExprInfo("other", source=source, refs=refs) if returns in ("tuple", "not_tensor") else replace(
+            POSSIBLE, refs=refs)
     short = name.rsplit(".", 1)[-1]
     if short in LEGACY_TYPES and "." not in name:
         init: Init = "empty" if _sizes_only(call, args, scope) else "deterministic"
@@ -320,6 +316,14 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
     elementwise = args.only if short in ELEMENTWISE else None
     vector = short in ("arange", "linspace", "logspace", "randperm") or bool(elementwise and elementwise.vector)
     return _call_options(call, scope, replace(info, rank0=_result_rank0(short, call, args, info), vector=vector))
+
+
+def _one_tensor_or_not(returns: str | None, call: cst.Call, args: _Arguments) -> str | None:
+    """``torch.max(x)`` is one tensor, ``torch.max(x, 1)`` a tuple: with a single positional
+    argument and no ``dim=``, a tensor-or-tuple function reduces to one tensor."""
+    if returns == "tensor_or_tuple" and args.only is not None and keyword_argument(call, "dim") is None:
+        return "tensor"
+    return returns
 
 
 def _result_rank0(short: str, call: cst.Call, args: _Arguments, info: ExprInfo) -> Rank0 | None:
@@ -415,9 +419,12 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
         return replace(NUMBER, refs=receiver.refs)
     if not receiver.is_tensor:
         return replace(POSSIBLE, refs=receiver.refs | _refs_of_args(call, scope))
-    if method in NON_TENSOR_METHODS:
+    returns = method_returns(method)
+    if returns in ("tensor_or_tuple", "tensor_or_other"):
+        returns = "tensor" if (not call.args) == (method in FULL_REDUCTIONS) else None
+    if returns in ("not_tensor", "tuple"):
         return ExprInfo("other", source=f".{method}()")
-    if method in TENSOR_OR_TUPLE_METHODS:
+    if returns != "tensor":
         return replace(POSSIBLE, refs=receiver.refs)
     alias = receiver.alias_of if method in VIEW_METHODS else None
     no_arguments = not call.args

@@ -1,6 +1,22 @@
-"""Facts about the torch API that several stages share (see PYTORCH-FACTS.md)."""
+"""Facts about the torch API that every stage shares (see PYTORCH-FACTS.md).
+
+What a function or method *returns* (a tensor, a tuple, either, or no tensor) comes from the table
+generated from torch's own operator schemas (:mod:`codemod.torch_returns`), so that nothing here can
+type ``torch.max(x, dim)`` or ``torch.meshgrid`` as a tensor. The hand-written sets below only refine
+tensors that the table already vouches for: how they are initialised and which dtype they get.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
+
+from .torch_returns import FUNCTIONS_BY_KIND, METHODS_BY_KIND
+
+Returns = Literal["tensor", "tuple", "tensor_or_tuple", "tensor_or_other", "not_tensor"]
+FUNCTION_RETURNS: dict[str, Returns] = {name: kind for kind, names in FUNCTIONS_BY_KIND.items()  # type: ignore[misc]
+                                        for name in names.split()}
+METHOD_RETURNS: dict[str, Returns] = {name: kind for kind, names in METHODS_BY_KIND.items()  # type: ignore[misc]
+                                      for name in names.split()}
 
 PARAMETER_FACTORIES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter",
                                  "torch.nn.UninitializedParameter",
@@ -49,10 +65,9 @@ LEGACY_TYPES: dict[str, str | None] = {
 }
 NOT_TENSORS = frozenset({"torch.device", "torch.Size", "torch.dtype", "torch.Generator", "torch.finfo",
                          "torch.iinfo", "torch.get_default_dtype", "torch.is_tensor", "torch.numel",
-                         "torch.cuda.is_available", "torch.chunk", "torch.split", "torch.unbind",
-                         "torch.tensor_split"})
+                         "torch.cuda.is_available"})
 TENSOR_TYPES = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})
-TENSOR_SUBMODULES = ("fft.", "linalg.", "special.", "nn.functional.", "sparse.")
+TENSOR_SUBMODULES = ("fft.", "linalg.", "special.", "nn.functional.")
 # Elementwise functions (and methods) of one tensor: the result has the shape of the argument.
 ELEMENTWISE = frozenset({"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin",
                          "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid", "sqrt",
@@ -70,17 +85,21 @@ SIZED_LAYERS = frozenset({"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "C
 VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
 
 
-def returns_tensor(qualified: str) -> bool:
-    """Does calling ``qualified`` (a resolved name) give a tensor the classifier recognises?"""
+def function_returns(qualified: str) -> Returns | None:
+    """What calling ``qualified`` (a resolved name such as ``torch.linalg.eigh``) returns; None when
+    it is not a torch function the table knows."""
     if qualified in VARIABLE:
-        return True
-    if not qualified.startswith("torch.") or qualified in NOT_TENSORS:
-        return False
-    name = qualified[len("torch."):]
-    if name.startswith(TENSOR_SUBMODULES):
-        return True
-    short = name.rsplit(".", 1)[-1]
-    if short in LEGACY_TYPES:
-        return "." not in name
-    return "." not in name and short in RANDOM | EMPTY | FILL | DETERMINISTIC | INTEGER_RESULT | FLOATING | SAME_DTYPE
+        return "tensor"
+    if not qualified.startswith("torch."):
+        return None
+    return FUNCTION_RETURNS.get(qualified[len("torch."):])
 
+
+def method_returns(method: str) -> Returns | None:
+    """What ``tensor.method(...)`` returns; None for a name that is not a Tensor method."""
+    return METHOD_RETURNS.get(method)
+
+
+def returns_tensor(qualified: str) -> bool:
+    """Does calling ``qualified`` give one tensor whatever the arguments (tuples never count)?"""
+    return function_returns(qualified) == "tensor"

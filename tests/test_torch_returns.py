@@ -1,0 +1,92 @@
+"""The torch facts table cannot drift: it is regenerated from the installed torch and compared, and its
+hand-written part (Python-level functions without an operator schema) is checked by calling torch."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from codemod import torch_returns  # noqa: E402
+from codemod.torch_facts import FUNCTION_RETURNS, METHOD_RETURNS, function_returns, method_returns  # noqa: E402
+
+GENERATOR = Path(__file__).resolve().parent.parent / "scripts" / "generate_torch_returns.py"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("generate_torch_returns", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table_is_what_the_installed_torch_generates() -> None:
+    if torch.__version__.split("+")[0] != torch_returns.GENERATED_FROM:
+        pytest.skip(f"table made from torch {torch_returns.GENERATED_FROM}, torch {torch.__version__} installed")
+    path = Path(torch_returns.__file__)
+    assert path.read_text() == _generator().render(), (
+        "codemod/torch_returns.py is stale: python scripts/generate_torch_returns.py > codemod/torch_returns.py")
+
+
+def test_no_entry_contradicts_the_operator_schemas() -> None:
+    """Whatever torch is installed, no name the schemas call a tuple is typed as one tensor."""
+    schemas = _generator().schema_kinds()
+    for name, kind in FUNCTION_RETURNS.items():
+        aten = schemas.get(name.replace(".", "_").removeprefix("nn_functional_"))
+        if kind == "tensor" and aten is not None:
+            assert aten in ("tensor", "tensor_or_other"), f"torch.{name}: table says tensor, schema {aten}"
+
+
+X = torch.arange(6.0).reshape(2, 3)
+
+
+@pytest.mark.parametrize(("name", "call"), [
+    ("meshgrid", lambda: torch.meshgrid(torch.arange(2), torch.arange(3), indexing="ij")),
+    ("split", lambda: torch.split(X, 1)),
+    ("chunk", lambda: torch.chunk(X, 2)),
+    ("unbind", lambda: torch.unbind(X)),
+    ("sort", lambda: torch.sort(X)),
+    ("topk", lambda: torch.topk(X, 2)),
+    ("linalg.eigh", lambda: torch.linalg.eigh(torch.eye(2))),
+    ("linalg.qr", lambda: torch.linalg.qr(torch.eye(2))),
+    ("broadcast_tensors", lambda: torch.broadcast_tensors(X, X)),
+    ("unravel_index", lambda: torch.unravel_index(torch.tensor(4), (2, 3))),
+    ("lu", lambda: torch.lu(torch.eye(2))),
+])
+def test_tuple_functions_return_tuples(name: str, call) -> None:
+    assert function_returns(f"torch.{name}") == "tuple"
+    assert isinstance(call(), (tuple, list))
+
+
+@pytest.mark.parametrize(("name", "one", "several"), [
+    ("max", lambda: torch.max(X), lambda: torch.max(X, 1)),
+    ("min", lambda: torch.min(X), lambda: torch.min(X, dim=0)),
+    ("median", lambda: torch.median(X), lambda: torch.median(X, 1)),
+    ("unique", lambda: torch.unique(X), lambda: torch.unique(X, return_counts=True)),
+    ("atleast_1d", lambda: torch.atleast_1d(X), lambda: torch.atleast_1d(X, X)),
+    ("where", lambda: torch.where(X > 1, X, X), lambda: torch.where(X > 1)),
+])
+def test_tensor_or_tuple_functions_depend_on_arguments(name: str, one, several) -> None:
+    assert function_returns(f"torch.{name}") == "tensor_or_tuple"
+    assert isinstance(one(), torch.Tensor)
+    assert isinstance(several(), (tuple, list))
+
+
+@pytest.mark.parametrize("name", ["tensor", "as_tensor", "from_numpy", "stft", "norm", "einsum", "cdist",
+                                  "block_diag", "cartesian_prod", "tensordot", "Tensor", "FloatTensor", "LongTensor"])
+def test_hand_listed_tensor_functions_exist(name: str) -> None:
+    assert function_returns(f"torch.{name}") == "tensor"
+    assert callable(getattr(torch, name))
+
+
+def test_methods() -> None:
+    assert method_returns("item") == "not_tensor" and isinstance(X[0, 0].item(), float)
+    assert method_returns("chunk") == "tuple" and isinstance(X.chunk(2), tuple)
+    assert method_returns("max") == "tensor_or_tuple"
+    assert method_returns("size") == "not_tensor" and not isinstance(X.size(), torch.Tensor)
+    for name in ("float", "to", "clone", "unsqueeze", "matmul", "detach", "exp"):
+        assert method_returns(name) == "tensor"
+        assert name in METHOD_RETURNS
