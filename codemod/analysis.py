@@ -413,7 +413,7 @@ class _MethodScanner(cst.CSTVisitor):
         ``pad`` sizes of ``F.pad``; and sizes handed to a layer, which make an argument a number."""
         func = node.func
         builtin = (isinstance(func, cst.Name) and func.value in HOST_BUILTINS
-                   and func.value not in self.scope.imports.bindings)
+                   and not self.scope.imports.is_bound(func.value))
         for arg in node.args:
             if arg.star == "*":
                 self._host(arg.value, "unpacked with *")
@@ -489,9 +489,14 @@ def _tested_operands(test: cst.BaseExpression) -> list[cst.BaseExpression]:
     return operands
 
 
+def _positional(node: cst.FunctionDef) -> list[cst.Param]:
+    """Positional parameters, positional-only ones (``def __init__(self, /, w)``) first."""
+    return [*node.params.posonly_params, *node.params.params]
+
+
 def _is_plain_method(node: cst.FunctionDef) -> bool:
     decorators = {d.decorator.value for d in node.decorators if isinstance(d.decorator, cst.Name)}
-    return bool(node.params.params) and not decorators & {"staticmethod", "classmethod"}
+    return bool(_positional(node)) and not decorators & {"staticmethod", "classmethod"}
 
 
 def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
@@ -515,8 +520,9 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
     for item in node.body.body:
         if not isinstance(item, cst.FunctionDef) or not _is_plain_method(item):
             continue
-        self_name = item.params.params[0].name.value
-        scope = Scope(imports=file.imports, self_name=self_name)
+        self_name = _positional(item)[0].name.value
+        scope = Scope(imports=file.imports.overlay(summary.local_bindings.get(item.name.value, {})),
+                      self_name=self_name)
         sort_arguments(item, scope)
         scanner = _MethodScanner(facts, item, scope, positions, lines)
         item.visit(scanner)
@@ -542,18 +548,27 @@ def module_classes(module: cst.Module, file: FileSummary, index: ClassIndex) -> 
                 yield from walk(list(node.body.body), qualname + ".")
             elif isinstance(node, cst.FunctionDef):
                 yield from walk(list(node.body.body), f"{prefix}{node.name.value}.<locals>.")
-            elif isinstance(node, (cst.If, cst.Try, cst.With)):
-                yield from walk(_branch_statements(node), prefix)
+            elif isinstance(node, cst.BaseCompoundStatement):
+                yield from walk(_nested_statements(node), prefix)
 
     yield from walk(list(module.body), "")
 
 
-def _branch_statements(node: cst.If | cst.Try | cst.With) -> list[cst.CSTNode]:
-    """Statements of a compound statement's body and else branch, as the ast index walks them."""
-    statements = list(node.body.body)
+def _nested_statements(node: cst.BaseCompoundStatement) -> list[cst.CSTNode]:
+    """Statements in the blocks of a compound statement, in the order the ast index walks them
+    (``index.nested_statements``): body, except handlers, match cases, else, finally."""
+    body = getattr(node, "body", None)
+    statements: list[cst.CSTNode] = list(body.body) if isinstance(body, cst.IndentedBlock) else []
+    for handler in getattr(node, "handlers", ()):
+        statements.extend(handler.body.body)
+    for case in getattr(node, "cases", ()):
+        statements.extend(case.body.body)
     orelse = getattr(node, "orelse", None)
     if isinstance(orelse, cst.If):
         statements.append(orelse)
     elif orelse is not None:
         statements.extend(orelse.body.body)
+    final = getattr(node, "finalbody", None)
+    if final is not None:
+        statements.extend(final.body.body)
     return statements

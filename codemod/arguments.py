@@ -19,7 +19,7 @@ def sort_arguments(node: cst.FunctionDef, scope: Scope) -> None:
     """Sort the arguments: annotated as tensors, annotated (or defaulted) as Python numbers, others."""
     tensors: set[str] = set()
     others: set[str] = set()
-    params = [*node.params.params, *node.params.kwonly_params, *node.params.posonly_params][1:]
+    params = [*node.params.posonly_params, *node.params.params][1:] + list(node.params.kwonly_params)
     for param in params:
         annotation = param.annotation.annotation if param.annotation else None
         if annotation is not None and scope.qualified(annotation) in TENSOR_TYPES:

@@ -13,11 +13,31 @@ from dataclasses import dataclass, field
 
 @dataclass
 class ImportTable:
-    """Maps each locally bound name to the fully qualified name it stands for."""
+    """Maps each locally bound name to the fully qualified name it stands for.
+
+    ``shadowed`` holds names the scope binds to something else (a ``def``, an assignment, a loop
+    variable): they resolve to nothing, and they are not builtins either.
+    """
 
     module: str
     bindings: dict[str, str] = field(default_factory=dict)
     star_sources: list[str] = field(default_factory=list)  # modules imported with ``from m import *``
+    shadowed: frozenset[str] = frozenset()
+    is_package: bool = False
+
+    def is_bound(self, name: str) -> bool:
+        """Does the scope bind ``name`` at all (so it is not a builtin)?"""
+        return name in self.bindings or name in self.shadowed
+
+    def overlay(self, local: dict[str, str | None]) -> ImportTable:
+        """The table seen inside a function: its own imports and aliases replace module bindings, and
+        any other local binding hides them (``local`` maps a name to its target, or None)."""
+        if not local:
+            return self
+        bindings = {k: v for k, v in self.bindings.items() if k not in local}
+        bindings.update({k: v for k, v in local.items() if v is not None})
+        shadowed = self.shadowed | {k for k, v in local.items() if v is None}
+        return ImportTable(self.module, bindings, self.star_sources, frozenset(shadowed), self.is_package)
 
     def resolve(self, dotted: str | None) -> str | None:
         """Qualified name for a dotted expression such as ``nn.Linear``; None when unknown."""
@@ -66,30 +86,179 @@ def _absolute_from(module: str, is_package_init: bool, level: int, target: str |
     return ".".join(base) if base else None
 
 
-def build_import_table(tree: ast.Module, module: str, is_package_init: bool) -> ImportTable:
-    """Collect every import in the file (top level and nested) plus its top-level class names."""
-    table = ImportTable(module=module)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    table.bindings[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".")[0]
-                    table.bindings[head] = head
-        elif isinstance(node, ast.ImportFrom):
-            source = _absolute_from(module, is_package_init, node.level, node.module)
-            if source is None:
+def _bound_names(target: ast.expr) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _bound_names(element)]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return []
+
+
+Binding = tuple[str, str | None, bool]  # name, what it stands for (None: not an import or alias), in an except
+
+
+class _ScopeBindings(ast.NodeVisitor):
+    """Every binding one scope makes, in source order, without entering nested scopes."""
+
+    def __init__(self, module: str, is_package: bool, own_names: bool) -> None:
+        self.module, self.is_package, self.own_names = module, is_package, own_names
+        self.events: list[Binding] = []
+        self.star_sources: list[str] = []
+        self.handlers = 0
+        self.resolved: dict[str, str] = {}
+
+    def _bind(self, name: str, target: str | None) -> None:
+        self.events.append((name, target, self.handlers > 0))
+        if target is None:
+            self.resolved.pop(name, None)
+        else:
+            self.resolved[name] = target
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.asname:
+                self._bind(alias.asname, alias.name)
+            else:
+                head = alias.name.split(".")[0]
+                self._bind(head, head)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        source = _absolute_from(self.module, self.is_package, node.level, node.module)
+        if source is None:
+            return
+        for alias in node.names:
+            if alias.name == "*":  # the names are unknown here; the class index follows the module
+                self.star_sources.append(source)
+            else:
+                self._bind(alias.asname or alias.name, f"{source}.{alias.name}")
+
+    def _define(self, name: str) -> None:
+        own = f"{self.module}.{name}" if self.module else name
+        self._bind(name, own if self.own_names else None)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+        self._define(node.name)
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        return
+
+    def _comprehension(self, node: ast.AST) -> None:
+        return  # comprehension variables live in their own scope
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension  # type: ignore[assignment]
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        alias = self._alias(node.value)
+        for target in node.targets:
+            for name in _bound_names(target):
+                self._bind(name, alias if isinstance(target, ast.Name) else None)
+
+    def _alias(self, value: ast.expr) -> str | None:
+        """``zeros = torch.zeros``: a module-level alias of something the scope already resolves."""
+        dotted = dotted_name(value)
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        target = self.resolved.get(head)
+        return None if target is None else (f"{target}.{rest}" if rest else target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+            for name in _bound_names(node.target):
+                self._bind(name, self._alias(node.value))
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        for name in _bound_names(node.target):
+            self._bind(name, None)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self._bind(node.target.id, None)
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        for name in _bound_names(node.target):
+            self._bind(name, None)
+        for statement in node.body + node.orelse:
+            self.visit(statement)
+
+    visit_AsyncFor = visit_For  # type: ignore[assignment]
+
+    def visit_withitem(self, node: ast.withitem) -> None:
+        self.visit(node.context_expr)
+        if node.optional_vars is not None:
+            for name in _bound_names(node.optional_vars):
+                self._bind(name, None)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        self.handlers += 1
+        if node.name:
+            self._bind(node.name, None)
+        for statement in node.body:
+            self.visit(statement)
+        self.handlers -= 1
+
+    def visit_Global(self, node: ast.Global) -> None:
+        for name in node.names:
+            self._bind(name, None)
+
+    visit_Nonlocal = visit_Global  # type: ignore[assignment]
+
+    def final(self) -> tuple[dict[str, str], frozenset[str]]:
+        """What each name stands for once the scope has run: the last binding in source order. A
+        fallback in an ``except`` handler (``except ImportError: torch = None``) yields to the bindings
+        of the normal path; names whose last binding is not an import or alias are shadowed."""
+        normal = {name for name, _, in_handler in self.events if not in_handler}
+        last: dict[str, str | None] = {}
+        for name, target, in_handler in self.events:
+            if in_handler and name in normal:
                 continue
-            for alias in node.names:
-                if alias.name == "*":  # the names are unknown here; the class index follows the module
-                    table.star_sources.append(source)
-                else:
-                    table.bindings[alias.asname or alias.name] = f"{source}.{alias.name}"
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            table.bindings[node.name] = f"{module}.{node.name}" if module else node.name
-    return table
+            last[name] = target
+        bindings = {name: target for name, target in last.items() if target is not None}
+        return bindings, frozenset(name for name, target in last.items() if target is None)
+
+
+def build_import_table(tree: ast.Module, module: str, is_package_init: bool) -> ImportTable:
+    """What each name means at module scope once the module has run (Python's scoping, in source
+    order): imports, aliases of imported names, and the file's own classes and functions; imports
+    inside functions stay in those functions (see :func:`local_bindings`)."""
+    scope = _ScopeBindings(module, is_package_init, own_names=True)
+    for statement in tree.body:
+        scope.visit(statement)
+    bindings, shadowed = scope.final()
+    return ImportTable(module=module, bindings=bindings, star_sources=scope.star_sources, shadowed=shadowed,
+                       is_package=is_package_init)
+
+
+def local_bindings(function: ast.FunctionDef | ast.AsyncFunctionDef, table: ImportTable) -> dict[str, str | None]:
+    """Names a function binds itself: its imports and aliases (by target) and every other local (None).
+
+    A function's locals are decided for the whole body, so a name bound anywhere in it hides the
+    module's binding everywhere in it; an import or alias of the function wins over the module's."""
+    scope = _ScopeBindings(table.module, table.is_package, own_names=False)
+    scope.resolved = dict(table.bindings)
+    arguments = function.args
+    for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
+        if arg is not None:
+            scope._bind(arg.arg, None)
+    for statement in function.body:
+        scope.visit(statement)
+    declared_global = {n for node in ast.walk(function) if isinstance(node, ast.Global) for n in node.names}
+    targets: dict[str, set[str | None]] = {}
+    for name, target, _ in scope.events:
+        if name not in declared_global:
+            targets.setdefault(name, set()).add(target)
+    local = {name: next(iter(found)) if len(found) == 1 else None for name, found in targets.items()}
+    return {name: target for name, target in local.items() if target is not None or table.is_bound(name)}
 
 
 def dotted_name(node: ast.AST) -> str | None:

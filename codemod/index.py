@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import SourceError, read_source
-from .imports import ImportTable, build_import_table, dotted_name, module_name_for
+from .imports import ImportTable, build_import_table, dotted_name, local_bindings, module_name_for
 from .prefilter import MethodScan, may_hold_tensor, scan_method
 from .torch_facts import BUFFER_FACTORIES, PARAMETER_FACTORIES
 
@@ -46,6 +46,8 @@ class ClassSummary:
     buffers: frozenset[str]
     may_hold_tensor: bool = True
     reads: frozenset[str] = frozenset()  # ``self.X`` loaded by methods other than ``__init__``
+    # per method: names it binds itself that change what module names mean (imports, aliases, shadows)
+    local_bindings: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:
@@ -63,12 +65,14 @@ class FileSummary:
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "module": self.module, "sha": self.sha,
                 "bindings": self.imports.bindings, "star_sources": self.imports.star_sources,
+                "shadowed": sorted(self.imports.shadowed), "is_package": self.imports.is_package,
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
                              "buffers": sorted(c.buffers), "reads": sorted(c.reads)} for c in self.classes.values()]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileSummary:
-        imports = ImportTable(module=data["module"], bindings=data["bindings"], star_sources=data["star_sources"])
+        imports = ImportTable(module=data["module"], bindings=data["bindings"], star_sources=data["star_sources"],
+                              shadowed=frozenset(data["shadowed"]), is_package=data["is_package"])
         classes = {c["qualname"]: ClassSummary(**{**c, "bases": tuple(c["bases"]), "members": frozenset(c["members"]),
                                                   "parameters": frozenset(c["parameters"]),
                                                   "buffers": frozenset(c["buffers"]), "reads": frozenset(c["reads"])})
@@ -119,33 +123,48 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     buffers: set[str] = set()
     scans: list[MethodScan] = []
     reads: set[str] = set()
+    locals_: dict[str, dict[str, str | None]] = {}
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             members.add(item.name)
-            scan = scan_method(item)
+            local = local_bindings(item, imports)
+            if local:
+                locals_[item.name] = local
+            scan = scan_method(item, imports.overlay(local))
             if scan is not None:
                 scans.append(scan)
                 if item.name != "__init__":
                     reads |= scan.reads
-                found_params, found_buffers = _registered_names(scan, imports)
+                found_params, found_buffers = _registered_names(scan, scan.imports)
                 params |= found_params
                 buffers |= found_buffers
         elif isinstance(item, ast.ClassDef):
             members.add(item.name)
         elif isinstance(item, ast.Assign):
             members.update(t.id for t in item.targets if isinstance(t, ast.Name))
-        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-            members.add(item.target.id)
+        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None:
+            members.add(item.target.id)  # a bare ``x: Tensor`` annotation creates no class attribute
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
-                        may_hold_tensor=may_hold_tensor(scans, imports), reads=frozenset(reads))
+                        may_hold_tensor=may_hold_tensor(scans), reads=frozenset(reads),
+                        local_bindings=locals_)
 
 
 def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:
     if isinstance(base, ast.Subscript):  # Generic[T]-style bases
         base = base.value
     return imports.resolve(dotted_name(base))
+
+
+def nested_statements(node: ast.stmt) -> list[ast.stmt]:
+    """Statements in the blocks of a compound statement (``if``/``try``/``with``/loops/``match``) in
+    source order: classes defined there are module classes too."""
+    blocks: list[list[ast.stmt]] = [getattr(node, "body", None) or []]
+    blocks += [handler.body for handler in getattr(node, "handlers", [])]
+    blocks += [case.body for case in getattr(node, "cases", [])]
+    blocks += [getattr(node, "orelse", None) or [], getattr(node, "finalbody", None) or []]
+    return [statement for block in blocks if isinstance(block, list) for statement in block]
 
 
 def summarise(path: Path, tree: ast.Module, sha: str = "") -> FileSummary:
@@ -162,8 +181,8 @@ def summarise(path: Path, tree: ast.Module, sha: str = "") -> FileSummary:
                 visit(node.body, qualname + ".")
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 visit(node.body, f"{prefix}{node.name}.<locals>.")
-            elif isinstance(node, (ast.If, ast.Try, ast.With)):
-                visit(getattr(node, "body", []) + getattr(node, "orelse", []), prefix)
+            else:
+                visit(nested_statements(node), prefix)
 
     visit(tree.body, "")
     return summary

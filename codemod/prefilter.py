@@ -23,29 +23,21 @@ _MAY_BE_TENSOR = frozenset({"tensor", "tensor_or_tuple", "tensor_or_other"})
 class _Taint:
     """Names and attributes that may hold tensors, grown to a fixed point over the class."""
 
-    def __init__(self, imports: ImportTable, scans: list[MethodScan]) -> None:
-        self.imports = imports
+    def __init__(self, scans: list[MethodScan]) -> None:
         self.attributes: set[str] = set()
         self.modules: set[str] = set()
-        self.locals: dict[str, set[str]] = {s.method.name: self._tensor_arguments(s.method) for s in scans}
+        self.locals: dict[str, set[str]] = {s.method.name: _tensor_arguments(s) for s in scans}
+        self.tables: dict[str, ImportTable] = {s.method.name: s.imports for s in scans}
         self.assignments = [a for scan in scans for a in scan.assignments]
 
-    def _tensor_arguments(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-        names = set()
-        for arg in method.args.args + method.args.kwonlyargs + method.args.posonlyargs:
-            annotation = self.imports.resolve(dotted_name(arg.annotation)) if arg.annotation else None
-            if annotation in TENSOR_TYPES:
-                names.add(arg.arg)
-        return names
-
-    def tensor_like(self, node: ast.expr | None, me: str, local: set[str]) -> bool:
+    def tensor_like(self, node: ast.expr | None, me: str, local: set[str], imports: ImportTable) -> bool:
         if node is None:
             return False
         if isinstance(node, ast.Call):
-            qualified = self.imports.resolve(dotted_name(node.func))
+            qualified = imports.resolve(dotted_name(node.func))
             if qualified:  # registered tensors count: expressions on them are tensors too
                 return function_returns(qualified) in _MAY_BE_TENSOR or qualified in _REGISTERED
-            return isinstance(node.func, ast.Attribute) and self.tensor_like(node.func.value, me, local)
+            return isinstance(node.func, ast.Attribute) and self.tensor_like(node.func.value, me, local, imports)
         if isinstance(node, ast.Name):
             return node.id in local
         if isinstance(node, ast.Attribute):
@@ -53,17 +45,17 @@ class _Taint:
             if chain and chain.startswith(me + "."):
                 head, _, rest = chain[len(me) + 1:].partition(".")
                 return head in self.attributes or (head in self.modules and rest in LAYER_TENSORS)
-            return self.tensor_like(node.value, me, local)
+            return self.tensor_like(node.value, me, local, imports)
         if isinstance(node, (ast.Subscript, ast.Starred)):
-            return self.tensor_like(node.value, me, local)
+            return self.tensor_like(node.value, me, local, imports)
         if isinstance(node, ast.BinOp):
-            return self.tensor_like(node.left, me, local) or self.tensor_like(node.right, me, local)
+            return self.tensor_like(node.left, me, local, imports) or self.tensor_like(node.right, me, local, imports)
         if isinstance(node, ast.UnaryOp):
-            return not isinstance(node.op, ast.Not) and self.tensor_like(node.operand, me, local)
+            return not isinstance(node.op, ast.Not) and self.tensor_like(node.operand, me, local, imports)
         if isinstance(node, ast.Compare):
-            return any(self.tensor_like(n, me, local) for n in [node.left, *node.comparators])
+            return any(self.tensor_like(n, me, local, imports) for n in [node.left, *node.comparators])
         if isinstance(node, ast.IfExp):
-            return self.tensor_like(node.body, me, local) or self.tensor_like(node.orelse, me, local)
+            return self.tensor_like(node.body, me, local, imports) or self.tensor_like(node.orelse, me, local, imports)
         return False
 
     def grow(self) -> None:
@@ -72,7 +64,7 @@ class _Taint:
         while changed:
             changed = False
             for method, me, target, value in self.assignments:
-                if not self.tensor_like(value, me, self.locals[method.name]):
+                if not self.tensor_like(value, me, self.locals[method.name], self.tables[method.name]):
                     continue
                 if isinstance(target, ast.Name) and target.id not in self.locals[method.name]:
                     self.locals[method.name].add(target.id)
@@ -92,17 +84,19 @@ class MethodScan:
 
     method: ast.FunctionDef | ast.AsyncFunctionDef
     me: str
+    imports: ImportTable  # the module's table as this method sees it (its own imports, shadowed names)
     assignments: list[Assignment]  # (method, self name, target, value), ``setattr`` included
     self_calls: list[ast.Call]  # ``self.something(...)``
     reads: set[str]  # ``X`` of every ``self.X`` the method loads
 
 
-def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef) -> MethodScan | None:
+def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable) -> MethodScan | None:
     """The bindings and calls on ``self`` of a method; None for a method without arguments."""
-    if not method.args.args:
+    positional = method.args.posonlyargs + method.args.args
+    if not positional:
         return None
-    me = method.args.args[0].arg
-    scan = MethodScan(method, me, [], [], set())
+    me = positional[0].arg
+    scan = MethodScan(method, me, imports, [], [], set())
     for node in ast.walk(method):
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == me and isinstance(node.ctx, ast.Load):
@@ -128,30 +122,36 @@ def _self_attribute(target: ast.expr, me: str) -> str | None:
     return None
 
 
-def may_hold_tensor(scans: list[MethodScan], imports: ImportTable) -> bool:
+def _tensor_arguments(scan: MethodScan) -> set[str]:
+    arguments = scan.method.args
+    return {arg.arg for arg in arguments.posonlyargs + arguments.args + arguments.kwonlyargs
+            if arg.annotation is not None and scan.imports.resolve(dotted_name(arg.annotation)) in TENSOR_TYPES}
+
+
+def may_hold_tensor(scans: list[MethodScan]) -> bool:
     """True when some method assigns ``self.X`` (directly, in a tuple, chained or by ``setattr``) a
     value that could be a tensor."""
-    taint = _Taint(imports, scans)
-    for _method, me, target, value in taint.assignments:
+    taint = _Taint(scans)
+    for method, me, target, value in taint.assignments:
         if (_self_attribute(target, me) and isinstance(value, ast.Call)
-                and is_module_constructor(imports.resolve(dotted_name(value.func)) or "")):
+                and is_module_constructor(taint.tables[method.name].resolve(dotted_name(value.func)) or "")):
             taint.modules.add(target.attr)  # type: ignore[union-attr]
     taint.grow()
     for method, me, target, value in taint.assignments:
         targets = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
         values = value.elts if isinstance(value, (ast.Tuple, ast.List)) and isinstance(target, (ast.Tuple, ast.List)) else [value]
         if any(_self_attribute(t, me) for t in targets) and any(
-                _candidate(v, taint, me, taint.locals[method.name]) for v in values):
+                _candidate(v, taint, me, taint.locals[method.name], taint.tables[method.name]) for v in values):
             return True
     return False
 
 
-def _candidate(value: ast.expr, taint: _Taint, me: str, local: set[str]) -> bool:
+def _candidate(value: ast.expr, taint: _Taint, me: str, local: set[str], imports: ImportTable) -> bool:
     """Could the full analysis classify this assigned value as a (not yet registered) tensor?"""
-    if isinstance(value, ast.Call) and taint.imports.resolve(dotted_name(value.func)) in _REGISTERED:
+    if isinstance(value, ast.Call) and imports.resolve(dotted_name(value.func)) in _REGISTERED:
         return False
     if isinstance(value, ast.IfExp):  # a tensor only when each branch is a tensor, None or registered
         branches = [b for b in (value.body, value.orelse) if not (isinstance(b, ast.Constant) and b.value is None)
-                    and not (isinstance(b, ast.Call) and taint.imports.resolve(dotted_name(b.func)) in _REGISTERED)]
-        return bool(branches) and all(_candidate(b, taint, me, local) for b in branches)
-    return taint.tensor_like(value, me, local)
+                    and not (isinstance(b, ast.Call) and imports.resolve(dotted_name(b.func)) in _REGISTERED)]
+        return bool(branches) and all(_candidate(b, taint, me, local, imports) for b in branches)
+    return taint.tensor_like(value, me, local, imports)

@@ -195,7 +195,7 @@ def _dtype_of(node: cst.BaseExpression, scope: Scope) -> Dtype | None:
     qualified = scope.qualified(node)
     if qualified and qualified.startswith("torch."):
         return DTYPES.get(qualified[len("torch."):])
-    if isinstance(node, cst.Name) and node.value not in scope.imports.bindings:
+    if isinstance(node, cst.Name) and not scope.imports.is_bound(node.value):
         return BUILTIN_DTYPES.get(node.value)
     return None
 
@@ -407,7 +407,7 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
     if isinstance(call.func, cst.Attribute):
         return _method_call(call, scope)
     if (isinstance(call.func, cst.Name) and call.func.value in BUILTIN_NUMBER_FUNCTIONS
-            and call.func.value not in scope.imports.bindings):
+            and not scope.imports.is_bound(call.func.value)):
         return replace(NUMBER, refs=_refs_of_args(call, scope))
     return replace(POSSIBLE, refs=_refs_of_args(call, scope))
 
