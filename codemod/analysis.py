@@ -512,7 +512,7 @@ def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
     return frozenset(reached)
 
 
-def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
+def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, index: ClassIndex,
                   positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> ClassFacts:
     facts = ClassFacts(summary=summary)
     calls: dict[str, set[str]] = {}
@@ -522,7 +522,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary,
             continue
         self_name = _positional(item)[0].name.value
         scope = Scope(imports=file.imports.overlay(summary.local_bindings.get(item.name.value, {})),
-                      self_name=self_name)
+                      self_name=self_name, tree_returns=lambda callee: index.call_returns_tensor(summary, callee))
         sort_arguments(item, scope)
         scanner = _MethodScanner(facts, item, scope, positions, lines)
         item.visit(scanner)

@@ -17,6 +17,7 @@ from typing import Any
 from .files import SourceError, read_source
 from .imports import ImportTable, build_import_table, dotted_name, local_bindings, module_name_for
 from .prefilter import MethodScan, may_hold_tensor, scan_method
+from .returns import ReturnFact, return_fact
 from .torch_facts import BUFFER_FACTORIES, PARAMETER_FACTORIES
 
 KNOWN_MODULE_BASES = (
@@ -48,6 +49,7 @@ class ClassSummary:
     reads: frozenset[str] = frozenset()  # ``self.X`` loaded by methods other than ``__init__``
     # per method: names it binds itself that change what module names mean (imports, aliases, shadows)
     local_bindings: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    tree_calls: frozenset[str] = frozenset()  # functions of the tree its methods call (``self.m``: methods)
 
     @property
     def qualified(self) -> str:
@@ -61,13 +63,16 @@ class FileSummary:
     imports: ImportTable
     sha: str = ""
     classes: dict[str, ClassSummary] = field(default_factory=dict)
+    functions: dict[str, ReturnFact] = field(default_factory=dict)  # by qualname (``Class.method``)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "module": self.module, "sha": self.sha,
                 "bindings": self.imports.bindings, "star_sources": self.imports.star_sources,
                 "shadowed": sorted(self.imports.shadowed), "is_package": self.imports.is_package,
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
-                             "buffers": sorted(c.buffers), "reads": sorted(c.reads)} for c in self.classes.values()]}
+                             "buffers": sorted(c.buffers), "reads": sorted(c.reads), "tree_calls": sorted(c.tree_calls)}
+                            for c in self.classes.values()],
+                "functions": {name: [list(f.needs), f.source] for name, f in self.functions.items()}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileSummary:
@@ -75,9 +80,12 @@ class FileSummary:
                               shadowed=frozenset(data["shadowed"]), is_package=data["is_package"])
         classes = {c["qualname"]: ClassSummary(**{**c, "bases": tuple(c["bases"]), "members": frozenset(c["members"]),
                                                   "parameters": frozenset(c["parameters"]),
-                                                  "buffers": frozenset(c["buffers"]), "reads": frozenset(c["reads"])})
+                                                  "buffers": frozenset(c["buffers"]), "reads": frozenset(c["reads"]),
+                                                  "tree_calls": frozenset(c["tree_calls"])})
                    for c in data["classes"]}
-        return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes)
+        functions = {name: ReturnFact(tuple(needs), source) for name, (needs, source) in data["functions"].items()}
+        return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes,
+                   functions=functions)
 
 
 def package_root(path: Path) -> Path:
@@ -123,6 +131,7 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     buffers: set[str] = set()
     scans: list[MethodScan] = []
     reads: set[str] = set()
+    tree_calls: set[str] = set()
     locals_: dict[str, dict[str, str | None]] = {}
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -133,6 +142,7 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
             scan = scan_method(item, imports.overlay(local))
             if scan is not None:
                 scans.append(scan)
+                tree_calls |= scan.tree_calls
                 if item.name != "__init__":
                     reads |= scan.reads
                 found_params, found_buffers = _registered_names(scan, scan.imports)
@@ -148,7 +158,7 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
                         may_hold_tensor=may_hold_tensor(scans), reads=frozenset(reads),
-                        local_bindings=locals_)
+                        local_bindings=locals_, tree_calls=frozenset(tree_calls))
 
 
 def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:
@@ -167,19 +177,38 @@ def nested_statements(node: ast.stmt) -> list[ast.stmt]:
     return [statement for block in blocks if isinstance(block, list) for statement in block]
 
 
+def _type_return(summary: FileSummary, node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str,
+                 owner: ClassSummary | None) -> None:
+    """Record how a module-level function or a method returns a tensor, if it does."""
+    if "<locals>" in prefix:
+        return
+    imports = summary.imports
+    me = None
+    if owner is not None:
+        positional = node.args.posonlyargs + node.args.args
+        decorators = {dotted_name(d) for d in node.decorator_list}
+        if "staticmethod" not in decorators and positional:
+            me = positional[0].arg
+        imports = imports.overlay(owner.local_bindings.get(node.name, {}))
+    fact = return_fact(node, imports, me)
+    if fact is not None:
+        summary.functions[f"{prefix}{node.name}"] = fact
+
+
 def summarise(path: Path, tree: ast.Module, sha: str = "") -> FileSummary:
     """Summarise a parsed file: its import table and every class, nested ones by dotted qualname."""
     module, _ = module_of(path)
     imports = build_import_table(tree, module, path.name == "__init__.py")
     summary = FileSummary(path=path, module=module, imports=imports, sha=sha)
 
-    def visit(body: list[ast.stmt], prefix: str) -> None:
+    def visit(body: list[ast.stmt], prefix: str, owner: ClassSummary | None = None) -> None:
         for node in body:
             if isinstance(node, ast.ClassDef):
                 qualname = f"{prefix}{node.name}"
                 summary.classes[qualname] = _summarise_class(node, qualname, imports)
-                visit(node.body, qualname + ".")
+                visit(node.body, qualname + ".", summary.classes[qualname])
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                _type_return(summary, node, prefix, owner)
                 visit(node.body, f"{prefix}{node.name}.<locals>.")
             else:
                 visit(nested_statements(node), prefix)
@@ -196,6 +225,7 @@ class ClassIndex:
         self._files: dict[str, FileSummary | None] = {}
         self._roots: set[Path] = set()
         self._is_module: dict[str, bool] = {}
+        self._returns: dict[tuple[str, str], str | None] = {}
 
     def add(self, summary: FileSummary) -> None:
         self._files[summary.module] = summary
@@ -218,27 +248,61 @@ class ClassIndex:
                     return self._files[module]
         return None
 
-    def lookup(self, qualified: str, _depth: int = 0) -> ClassSummary | None:
+    def lookup(self, qualified: str) -> ClassSummary | None:
         """The class a qualified name refers to, following re-exports such as ``pkg/__init__.py``,
         including ``from .module import *`` chains."""
+        found = self._find(qualified, lambda summary, rest: summary.classes.get(rest))
+        return found[1] if found else None
+
+    def _find(self, qualified: str, pick, _depth: int = 0):  # type: ignore[no-untyped-def]
+        """``(file, item)`` for the first file that defines ``qualified`` as ``pick`` asks, or None."""
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             summary = self._load(".".join(parts[:cut]))
             if summary is None:
                 continue
             rest = ".".join(parts[cut:])
-            if rest in summary.classes:
-                return summary.classes[rest]
+            item = pick(summary, rest)
+            if item is not None:
+                return summary, item
             if _depth >= 8:
                 return None
             target = summary.imports.resolve(rest)
             if target:
-                return self.lookup(target, _depth + 1) if target != qualified else None
+                return self._find(target, pick, _depth + 1) if target != qualified else None
             for source in summary.imports.star_sources:
-                found = self.lookup(f"{source}.{rest}", _depth + 1)
+                found = self._find(f"{source}.{rest}", pick, _depth + 1)
                 if found is not None:
                     return found
             return None
+        return None
+
+    def call_returns_tensor(self, cls: ClassSummary | None, callee: str) -> str | None:
+        """Why calling ``callee`` (a tree function, or ``self.m`` for a method of ``cls``'s instances)
+        gives a tensor, or None. Dependencies are followed across files; a cycle gives None."""
+        key = (cls.qualified if cls else "", callee)
+        if key in self._returns:
+            return self._returns[key]
+        self._returns[key] = None  # guards against recursion
+        found = self._method_fact(cls, callee[len("self."):]) if callee.startswith("self.") else self._find(
+            callee, lambda summary, rest: summary.functions.get(rest))
+        answer = None
+        if found is not None:
+            fact = found[1]
+            if all(self.call_returns_tensor(cls, need) for need in fact.needs):
+                answer = fact.source
+        self._returns[key] = answer
+        return answer
+
+    def _method_fact(self, cls: ClassSummary | None, name: str) -> tuple[FileSummary, ReturnFact] | None:
+        """The return fact of ``name`` as looked up on an instance of ``cls`` (nearest class first)."""
+        for owner in [cls, *self.ancestors(cls)] if cls else []:
+            summary = self._files.get(owner.module)
+            if summary is None:
+                continue
+            if name in owner.members:
+                fact = summary.functions.get(f"{owner.qualname}.{name}")
+                return (summary, fact) if fact is not None else None
         return None
 
     def ancestors(self, cls: ClassSummary) -> list[ClassSummary]:
@@ -260,6 +324,12 @@ class ClassIndex:
         """Every base class the file's classes inherit from, with the hash of the file defining it
         (``?`` when not found): a cached result is valid only while all of these stay the same."""
         keys: set[str] = set()
+        for cls in summary.classes.values():
+            for callee in sorted(cls.tree_calls):
+                if callee.startswith("self."):
+                    continue
+                found = self._find(callee, lambda s, rest: s.functions.get(rest))
+                keys.add(f"{callee}()={found[0].sha if found else '?'}")
         pending = [base for c in summary.classes.values() for base in c.bases if base]
         while pending:
             base = pending.pop()

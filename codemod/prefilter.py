@@ -13,6 +13,7 @@ import ast
 from dataclasses import dataclass
 
 from .imports import ImportTable, dotted_name
+from .returns import tree_callee
 from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, TENSOR_TYPES, is_module_constructor,
                        function_returns)
 
@@ -88,6 +89,7 @@ class MethodScan:
     assignments: list[Assignment]  # (method, self name, target, value), ``setattr`` included
     self_calls: list[ast.Call]  # ``self.something(...)``
     reads: set[str]  # ``X`` of every ``self.X`` the method loads
+    tree_calls: set[str]  # functions of the tree it calls (``self.m`` for methods): they may return tensors
 
 
 def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable) -> MethodScan | None:
@@ -96,7 +98,7 @@ def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportT
     if not positional:
         return None
     me = positional[0].arg
-    scan = MethodScan(method, me, imports, [], [], set())
+    scan = MethodScan(method, me, imports, [], [], set(), set())
     for node in ast.walk(method):
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == me and isinstance(node.ctx, ast.Load):
@@ -106,6 +108,9 @@ def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportT
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             scan.assignments.append((method, me, node.target, node.value))
         elif isinstance(node, ast.Call):
+            callee = tree_callee(node, imports, me)
+            if callee is not None:
+                scan.tree_calls.add(callee)
             func = node.func
             if isinstance(func, ast.Name) and func.id == "setattr" and len(node.args) >= 3:
                 name = node.args[1]

@@ -33,7 +33,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
         return [], None, f"cannot parse (line {exc.raw_line}): {exc.message}"
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     lines = source.text.splitlines()
-    classes = [(summary_, analyse_class(node, summary_, summary, positions, lines))
+    classes = [(summary_, analyse_class(node, summary_, summary, index, positions, lines))
                for node, summary_ in module_classes(module, summary, index)]
     reports: dict[str, Any] | None = None
     if confirm is not None:

@@ -7,6 +7,7 @@ only when the runtime probe confirms it (SPEC section 2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -91,6 +92,8 @@ class Scope:
     locals: dict[str, ExprInfo] = field(default_factory=dict)
     self_tensors: dict[str, ExprInfo] = field(default_factory=dict)
     self_modules: set[str] = field(default_factory=set)
+    # why a function of the scanned tree (or ``self.m``) returns a tensor, or None (the class index)
+    tree_returns: Callable[[str], str | None] = lambda callee: None
 
     def qualified(self, node: cst.BaseExpression) -> str | None:
         return self.imports.resolve(dotted(node))
@@ -403,7 +406,7 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
             return ExprInfo("module", source=qualified)
         if qualified.startswith("torch."):
             return _torch_function(qualified[len("torch."):], call, scope)
-        return replace(POSSIBLE, refs=_refs_of_args(call, scope))
+        return _tree_call(qualified, call, scope)
     if isinstance(call.func, cst.Attribute):
         return _method_call(call, scope)
     if (isinstance(call.func, cst.Name) and call.func.value in BUILTIN_NUMBER_FUNCTIONS
@@ -412,8 +415,17 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
     return replace(POSSIBLE, refs=_refs_of_args(call, scope))
 
 
+def _tree_call(callee: str, call: cst.Call, scope: Scope) -> ExprInfo:
+    """A function of the scanned tree: a tensor when the class index types its returns."""
+    refs = _refs_of_args(call, scope)
+    source = scope.tree_returns(callee)
+    return ExprInfo("tensor", source=source, refs=refs) if source else replace(POSSIBLE, refs=refs)
+
+
 def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     method = call.func.attr.value  # type: ignore[attr-defined]
+    if isinstance(call.func.value, cst.Name) and call.func.value.value == scope.self_name:  # type: ignore[attr-defined]
+        return _tree_call(f"self.{method}", call, scope)
     receiver = classify(call.func.value, scope)  # type: ignore[attr-defined]
     if method == "item":
         return replace(NUMBER, refs=receiver.refs)

@@ -1,0 +1,154 @@
+"""What the scanned tree's own functions and methods return: a tensor, or nothing nnreg can vouch for.
+
+``self.win = _gauss_kernel(n)`` and ``self.grid = self._make_grid(h, w)`` are the most common shape
+of a real unregistered tensor, so the cheap stage types every function of every file once, with
+:mod:`ast`: a return annotation of ``torch.Tensor`` settles it; otherwise every ``return`` must give
+a tensor by the same certain facts the classifier uses (a torch function the typed table says
+returns one tensor, a tensor method, arithmetic or indexing on a tensor, a local or argument that
+holds one). A return that calls another function of the tree makes the answer depend on that one:
+the class index resolves those dependencies across files to a fixed point (a cycle is not a tensor).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from .imports import ImportTable, dotted_name
+from .torch_facts import TENSOR_TYPES, function_returns, method_returns
+
+_NOT_TREE = ("torch.", "numpy.", "math.", "builtins.", "typing.", "functools.", "itertools.", "collections.")
+
+
+@dataclass(frozen=True)
+class ReturnFact:
+    """A function returns a tensor when every name in ``needs`` (tree functions, or ``self.method``
+    for methods of the same class) does too; ``source`` says why, for reasons."""
+
+    needs: tuple[str, ...] = ()
+    source: str = ""
+
+
+def tree_callee(call: ast.Call, imports: ImportTable, me: str | None) -> str | None:
+    """The tree function a call may reach: ``self.m`` for a method of the same object, else the
+    qualified name of a function that is not torch's or the standard library's."""
+    func = call.func
+    if me is not None and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == me:
+        return f"self.{func.attr}"
+    qualified = imports.resolve(dotted_name(func))
+    if qualified is None or qualified.startswith(_NOT_TREE) or "." not in qualified:
+        return None
+    return qualified
+
+
+class _Body:
+    """Tensor facts inside one function: its arguments and the values assigned to its locals."""
+
+    def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable, me: str | None) -> None:
+        self.imports, self.me = imports, me
+        arguments = function.args
+        self.tensor_args = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs
+                            if a.annotation is not None and _is_tensor_annotation(a.annotation, imports)}
+        self.assigned: dict[str, list[ast.expr | None]] = {}
+        for node in _own_nodes(function):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    self._bind(target, node.value)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+                self._bind(node.target, node.value if isinstance(node, ast.AnnAssign) else None)
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.withitem, ast.NamedExpr)):
+                target = node.target if not isinstance(node, ast.withitem) else node.optional_vars
+                if target is not None:
+                    self._bind(target, None)
+        self.visiting: set[str] = set()
+
+    def _bind(self, target: ast.expr, value: ast.expr | None) -> None:
+        if isinstance(target, ast.Name):
+            self.assigned.setdefault(target.id, []).append(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._bind(element, None)
+
+    def tensor(self, node: ast.expr, needs: set[str]) -> bool:
+        """Is ``node`` certainly a tensor, given that the tree callees added to ``needs`` are?"""
+        if isinstance(node, ast.Call):
+            return self._call(node, needs)
+        if isinstance(node, ast.Name):
+            if node.id in self.tensor_args and node.id not in self.assigned:
+                return True
+            values = self.assigned.get(node.id)
+            if not values or node.id in self.visiting or any(v is None for v in values):
+                return False
+            self.visiting.add(node.id)
+            try:
+                return all(self.tensor(v, needs) for v in values)  # type: ignore[arg-type]
+            finally:
+                self.visiting.discard(node.id)
+        if isinstance(node, ast.Subscript):
+            return self.tensor(node.value, needs)
+        if isinstance(node, ast.Attribute):
+            return node.attr in ("T", "mT", "data") and self.tensor(node.value, needs)
+        if isinstance(node, ast.BinOp):
+            return self.tensor(node.left, needs) or self.tensor(node.right, needs)
+        if isinstance(node, ast.UnaryOp):
+            return not isinstance(node.op, ast.Not) and self.tensor(node.operand, needs)
+        if isinstance(node, ast.IfExp):
+            return self.tensor(node.body, needs) and self.tensor(node.orelse, needs)
+        return False
+
+    def _call(self, call: ast.Call, needs: set[str]) -> bool:
+        qualified = self.imports.resolve(dotted_name(call.func))
+        if qualified is not None and qualified.startswith("torch."):
+            returns = function_returns(qualified)
+            if returns == "tensor_or_tuple" and len(call.args) == 1 and not call.keywords:
+                return True
+            return returns == "tensor"
+        callee = tree_callee(call, self.imports, self.me)
+        if callee is not None:
+            needs.add(callee)
+            return True
+        if isinstance(call.func, ast.Attribute) and self.tensor(call.func.value, needs):
+            returns = method_returns(call.func.attr)
+            return returns == "tensor" or (returns == "tensor_or_tuple" and not call.args and not call.keywords)
+        return False
+
+
+def _is_tensor_annotation(annotation: ast.expr, imports: ImportTable) -> bool:
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return False
+    return imports.resolve(dotted_name(annotation)) in TENSOR_TYPES
+
+
+def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
+    """Nodes of the function's own body, not of functions, lambdas or classes nested in it."""
+    found: list[ast.AST] = []
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        found.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def return_fact(function: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable,
+                me: str | None = None) -> ReturnFact | None:
+    """How ``function`` returns a tensor, or None when nothing says it always does."""
+    if function.returns is not None:
+        if _is_tensor_annotation(function.returns, imports):
+            return ReturnFact(source=f"{function.name}() is annotated to return a tensor")
+        return None
+    nodes = _own_nodes(function)
+    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
+        return None
+    returns = [n for n in nodes if isinstance(n, ast.Return)]
+    if not returns or any(r.value is None for r in returns):
+        return None
+    body = _Body(function, imports, me)
+    needs: set[str] = set()
+    if not all(body.tensor(r.value, needs) for r in returns):  # type: ignore[arg-type]
+        return None
+    return ReturnFact(needs=tuple(sorted(needs)), source=f"{function.name}() returns a tensor")
