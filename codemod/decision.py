@@ -71,7 +71,10 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     trainable = bool(TRAINABLE_NAME.match(attribute))
     for assignment in tensors:
         info = assignment.info
-        if info.requires_grad:
+        if info.lost_parameter:
+            evidence.trains = (f"{info.source} returns a plain tensor whenever the device or dtype changes: the "
+                               f"Parameter is never registered or trained; the fix converts before wrapping")
+        elif info.requires_grad:
             evidence.trains = f"created with requires_grad=True ({info.source})"
         elif info.requires_grad is False:
             evidence.buffer.append(("created with requires_grad=False", 0.8))
@@ -439,8 +442,8 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     if action != "skip":
         rewritten = tensors + (nones if action == "buffer" else [])
         class_name = facts.summary.qualname.rsplit(".", 1)[-1]
-        edits = [Edit(a.statement, attribute, class_name, a.self_name, action, bool(persistent))  # type: ignore[arg-type]
-                 for a in rewritten]
+        edits = [Edit(a.statement, attribute, class_name, a.self_name, action, bool(persistent),  # type: ignore[arg-type]
+                      move_conversion=a.info.lost_parameter is not None) for a in rewritten]
     runtime_view = None
     if runtime is not None:
         runtime_view = {"attribute": runtime.get("attributes", {}).get(attribute), "target": runtime.get("target"),

@@ -23,6 +23,7 @@ class Edit:
     self_name: str
     kind: Literal["parameter", "buffer"]
     persistent: bool
+    move_conversion: bool = False  # ``nn.Parameter(t).to(d)`` -> ``nn.Parameter(t.to(d))``
 
 
 @dataclass

@@ -115,6 +115,9 @@ def _registered_names(scan: MethodScan, imports: ImportTable) -> tuple[set[str],
             elif call.func.attr in ("register_buffer", "add_state"):  # type: ignore[attr-defined]
                 buffers.add(first.value)
     for _method, me, target, value in scan.assignments:
+        while (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+               and isinstance(value.func.value, ast.Call) and value.func.attr.endswith("_")):
+            value = value.func.value  # ``nn.Parameter(t).uniform_(-1, 1)``: in-place methods return the same object
         if (isinstance(value, ast.Call) and isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
                 and target.value.id == me):
             made = imports.resolve(dotted_name(value.func))

@@ -54,6 +54,18 @@ def _wrap(value: cst.BaseExpression, func: cst.BaseExpression, *extra: cst.Arg) 
     return cst.Call(func=func, args=[cst.Arg(value=value), *extra])
 
 
+def _convert_inside(value: cst.Call) -> cst.Call:
+    """``nn.Parameter(t, ...).to(d)`` -> ``nn.Parameter(t.to(d), ...)``: the conversion happens before
+    the Parameter is made, so the attribute holds a registered leaf on the right device and dtype."""
+    conversion = value.func
+    assert isinstance(conversion, cst.Attribute) and isinstance(conversion.value, cst.Call)
+    parameter = conversion.value
+    first, *rest = parameter.args
+    converted = cst.Call(func=conversion.with_changes(value=first.value), args=value.args,
+                         lpar=value.lpar, rpar=value.rpar)
+    return parameter.with_changes(args=[first.with_changes(value=converted), *rest])
+
+
 def runtime_name(attribute: str, class_name: str) -> str:
     """The name Python really stores: ``self.__x`` in class ``_Net`` is ``_Net__x`` (name mangling)."""
     if attribute.startswith("__") and not attribute.endswith("__") and class_name.strip("_"):
@@ -83,6 +95,8 @@ class _Rewriter(cst.CSTTransformer):
         if edit is None or updated.value is None:
             return updated
         value = updated.value
+        if edit.kind == "parameter" and edit.move_conversion and isinstance(value, cst.Call):
+            return updated.with_changes(value=_convert_inside(value))
         if edit.kind == "parameter":
             return updated.with_changes(value=_wrap(value, self.parameter))
         is_none = isinstance(value, cst.Name) and value.value == "None"

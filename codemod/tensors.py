@@ -14,7 +14,7 @@ from typing import Literal
 import libcst as cst
 
 from .imports import ImportTable
-from .torch_facts import (BUFFER_FACTORIES, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS,
+from .torch_facts import (BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS,
                        INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM,
                        TENSOR_SUBMODULES, VARIABLE, function_returns, is_module_constructor, method_returns)
 
@@ -62,6 +62,7 @@ class ExprInfo:
     rank0: Rank0 | None = None
     vector: bool = False  # known to be 1-d (``arange``, ``linspace``, a flat list of numbers)
     partly_registered: bool = False  # ``a if c else nn.Parameter(b)``: one branch is registered already
+    lost_parameter: str | None = None  # ``nn.Parameter(t).to(d)``: the conversion that loses the Parameter
 
     @property
     def is_tensor(self) -> bool:
@@ -427,6 +428,10 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     if isinstance(call.func.value, cst.Name) and call.func.value.value == scope.self_name:  # type: ignore[attr-defined]
         return _tree_call(f"self.{method}", call, scope)
     receiver = classify(call.func.value, scope)  # type: ignore[attr-defined]
+    if receiver.kind == "registered":
+        return _on_registered(method, call, receiver, scope)
+    if receiver.lost_parameter:
+        return replace(POSSIBLE, refs=receiver.refs)  # a chain of conversions: left to a person
     if method == "item":
         return replace(NUMBER, refs=receiver.refs)
     if not receiver.is_tensor:
@@ -465,6 +470,18 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     if method in ("argsort", "argmax", "argmin", "nonzero"):
         return replace(info, dtype="int")
     return info
+
+
+def _on_registered(method: str, call: cst.Call, receiver: ExprInfo, scope: Scope) -> ExprInfo:
+    """A method called on a new ``nn.Parameter(...)``/``nn.Buffer(...)``: in-place methods return the
+    same registered object; a conversion of a Parameter returns a plain tensor (the Parameter is lost)."""
+    if method.endswith("_") and not method.startswith("_"):
+        return receiver
+    if method in CONVERSIONS and receiver.source in PARAMETER_FACTORIES and isinstance(call.func, cst.Attribute) \
+            and isinstance(call.func.value, cst.Call):
+        return ExprInfo("tensor", source=f"{receiver.source}(...).{method}()", requires_grad=True,
+                        rank0=receiver.rank0, lost_parameter=f".{method}()", refs=_refs_of_args(call, scope))
+    return replace(POSSIBLE, refs=_refs_of_args(call, scope))
 
 
 def _classify_name(node: cst.Name, scope: Scope) -> ExprInfo:

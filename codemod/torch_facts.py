@@ -23,6 +23,9 @@ PARAMETER_FACTORIES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Param
                                  "torch.nn.parameter.UninitializedParameter"})
 BUFFER_FACTORIES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer",
                               "torch.nn.UninitializedBuffer", "torch.nn.parameter.UninitializedBuffer"})
+# Methods that return a converted copy: on a Parameter, ``nn.Parameter(t).to(device)`` gives a plain
+# non-leaf tensor whenever the device or dtype changes, so the Parameter is never registered.
+CONVERSIONS = frozenset({"to", "cuda", "cpu", "double", "float", "half", "bfloat16", "type"})
 # Tensors that torch.nn layers register: ``self.proj.weight`` is a Parameter when ``self.proj`` is a layer.
 LAYER_TENSORS = frozenset({"weight", "bias", "running_mean", "running_var"})
 
