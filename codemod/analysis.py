@@ -18,11 +18,11 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.metadata import CodeRange
 
-from .index import DEVICE_MANAGING_METHODS, ClassIndex, ClassSummary, FileSummary
+from .index import ClassIndex, ClassSummary, FileSummary
 from .arguments import sort_arguments
 from .torch_facts import SIZED_LAYERS
-from .tensors import (POSSIBLE, ExprInfo, Scope, argument_info, classify, keyword_argument, merge_branches,
-                      self_attribute)
+from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
+                      dotted, keyword_argument, merge_branches, self_attribute)
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
@@ -386,7 +386,8 @@ class _MethodScanner(cst.CSTVisitor):
             if isinstance(literal, str):
                 self._use(literal, "register-call", node)
             for arg in node.args[1:2]:
-                for viewed in _self_attributes_in(arg.value, me) - {name}:
+                viewed = _viewed_attribute(arg.value, me)
+                if viewed and viewed != name:
                     self._use(viewed, "registered-view", node, name)
         if owner:
             if method == "requires_grad_":
@@ -470,6 +471,37 @@ def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:
     return {found.attr.value for found in m.findall(node, m.Attribute(value=m.Name(me)))}  # type: ignore[union-attr]
 
 
+def _viewed_attribute(node: cst.BaseExpression, me: str) -> str | None:
+    """``X`` when the expression may share ``self.X``'s storage: ``self.X`` itself, a slice, a view
+    method (``.view``, ``.t()``...), ``.T``/``.data``, or a ``.to()``/``.cuda()`` that changes no dtype
+    (it returns the same tensor when already there). Dtype conversions and arithmetic make copies."""
+    while True:
+        attribute = self_attribute(node, me)
+        if attribute is not None:
+            return attribute
+        if isinstance(node, cst.Subscript):
+            node = node.value
+        elif isinstance(node, cst.Attribute) and node.attr.value in VIEW_ATTRIBUTES:
+            node = node.value
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and (
+                node.func.attr.value in VIEW_METHODS or (
+                    node.func.attr.value in ("to", "cuda", "cpu") and not _converts_dtype(node))):
+            node = node.func.value
+        else:
+            return None
+
+
+def _converts_dtype(call: cst.Call) -> bool:
+    """``.to(dtype=...)``, ``.to(torch.float64)``: a positional or keyword dtype (not a device)."""
+    for arg in call.args:
+        if arg.keyword is not None:
+            if arg.keyword.value == "dtype":
+                return True
+        elif isinstance(arg.value, (cst.Name, cst.Attribute)) and (dotted(arg.value) or "").rsplit(".", 1)[-1] in DTYPES:
+            return True
+    return False
+
+
 def _tested_operands(test: cst.BaseExpression) -> list[cst.BaseExpression]:
     """The values whose truth ``if``/``while`` asks for: ``not x``, ``x and y``, and both sides of
     ``x >= y`` (a comparison of tensors is a tensor whose truth is read on the host). Identity and
@@ -542,8 +574,7 @@ def module_classes(module: cst.Module, file: FileSummary, index: ClassIndex) -> 
                 qualname = f"{prefix}{node.name.value}"
                 summary = file.classes.get(qualname)
                 if summary is not None and index.is_module_class(summary):
-                    members = summary.members | index.inherited(summary)[0]
-                    if not members & DEVICE_MANAGING_METHODS:
+                    if not index.moves_own_tensors(summary):
                         yield node, summary
                 yield from walk(list(node.body.body), qualname + ".")
             elif isinstance(node, cst.FunctionDef):

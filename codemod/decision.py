@@ -214,7 +214,8 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
         where = f"in {assignment.method}() (line {assignment.line})"
         if kind in ("other", "module"):
             refusals.append(f"also given a non-tensor value {where}: a buffer would raise TypeError")
-        elif kind == "possible" and assignment.method in facts.init_methods:
+        elif kind == "possible" and assignment.method in facts.init_methods and not _derived_from_itself(
+                attribute, assignment):
             refusals.append(f"also assigned a value nnreg cannot type {where}")
         elif action == "parameter" and kind in ("tensor", "possible"):
             refusals.append(f"assigned a plain tensor {where}: PyTorch raises TypeError: cannot assign "
@@ -246,6 +247,11 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
                 refusals.append(f"updated in place in {use.method}() (line {use.line}) outside torch.no_grad(): "
                                 "a leaf Variable that requires grad cannot be used in an in-place operation")
     return list(dict.fromkeys(refusals))
+
+
+def _derived_from_itself(attribute: str, assignment: Assignment) -> bool:
+    """``self.t = self.t.to(device)``: a new value computed from the tensor itself."""
+    return attribute in {ref.split(".")[0] for ref in assignment.info.refs}
 
 
 def _warnings(attribute: str, action: str, persistent: bool, stateful: bool, tensors: list[Assignment]) -> list[str]:
@@ -310,7 +316,8 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
         doubts.append("may be a 0-d tensor (built from an argument that also accepts a Python number): a 0-d "
                       "CPU tensor works next to tensors on any device, so registering may change nothing")
     for a in assignments:
-        if a.method not in facts.init_methods and attribute not in {ref.split(".")[0] for ref in a.info.refs}:
+        if a.method not in facts.init_methods and attribute not in {
+                ref.split(".")[0] for ref in a.info.every_path_refs}:
             doubts.append(f"runtime state: {a.method}() replaces it with a new value (line {a.line})")
             break
     filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)

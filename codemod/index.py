@@ -34,6 +34,27 @@ _NOT_MODULES = ("torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.parameter.", 
 DEVICE_MANAGING_METHODS = frozenset({"_apply", "to", "cuda", "__setattr__"})
 
 
+def moves_own_tensors(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Does this ``to``/``cuda``/``_apply`` override move tensors itself? One that only records the
+    device and delegates to ``super()`` moves nothing: its class still needs registered tensors.
+    Overriding ``__setattr__`` always counts (SPEC 2)."""
+    if method.name == "__setattr__":
+        return True
+    positional = method.args.posonlyargs + method.args.args
+    me = positional[0].arg if positional else None
+    for node in ast.walk(method):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
+                and isinstance(func.value.func, ast.Name) and func.value.func.id == "super"):
+            continue
+        parts = [func, *node.args, *(k.value for k in node.keywords)]
+        if any(isinstance(n, ast.Name) and n.id == me for part in parts for n in ast.walk(part)):
+            return True
+    return False
+
+
 @dataclass
 class ClassSummary:
     """What the rest of the tree needs to know about one class."""
@@ -47,6 +68,7 @@ class ClassSummary:
     buffers: frozenset[str]
     may_hold_tensor: bool = True
     reads: frozenset[str] = frozenset()  # ``self.X`` loaded by methods other than ``__init__``
+    moves_own_tensors: bool = False  # overrides ``to``/``cuda``/``_apply`` to move tensors, or ``__setattr__``
     # per method: names it binds itself that change what module names mean (imports, aliases, shadows)
     local_bindings: dict[str, dict[str, str | None]] = field(default_factory=dict)
     tree_calls: frozenset[str] = frozenset()  # functions of the tree its methods call (``self.m``: methods)
@@ -136,9 +158,11 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     reads: set[str] = set()
     tree_calls: set[str] = set()
     locals_: dict[str, dict[str, str | None]] = {}
+    moves = False
     for item in node.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             members.add(item.name)
+            moves |= item.name in DEVICE_MANAGING_METHODS and moves_own_tensors(item)
             local = local_bindings(item, imports)
             if local:
                 locals_[item.name] = local
@@ -161,7 +185,7 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
                         may_hold_tensor=may_hold_tensor(scans), reads=frozenset(reads),
-                        local_bindings=locals_, tree_calls=frozenset(tree_calls))
+                        local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves)
 
 
 def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:
@@ -357,6 +381,10 @@ class ClassIndex:
                 base is not None and self.is_external_module_base(base) for c in chain for base in c.bases
             )
         return self._is_module[cls.qualified]
+
+    def moves_own_tensors(self, cls: ClassSummary) -> bool:
+        """The class or a known base moves its tensors itself (see :func:`moves_own_tensors`)."""
+        return any(c.moves_own_tensors for c in [cls, *self.ancestors(cls)])
 
     def inherited(self, cls: ClassSummary) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
         """Members, parameters and buffers that the known base classes define or register."""

@@ -63,6 +63,13 @@ class ExprInfo:
     vector: bool = False  # known to be 1-d (``arange``, ``linspace``, a flat list of numbers)
     partly_registered: bool = False  # ``a if c else nn.Parameter(b)``: one branch is registered already
     lost_parameter: str | None = None  # ``nn.Parameter(t).to(d)``: the conversion that loses the Parameter
+    # ``self`` attributes read on every path to the value (None: the same as ``refs``); ``a if c else b``
+    # keeps only those both branches read, so a replacement by a fresh value is not "derived from itself"
+    anchors: frozenset[str] | None = None
+
+    @property
+    def every_path_refs(self) -> frozenset[str]:
+        return self.refs if self.anchors is None else self.anchors
 
     @property
     def is_tensor(self) -> bool:
@@ -163,7 +170,8 @@ def combine(a: ExprInfo, b: ExprInfo) -> ExprInfo:
     if not tensors:
         if rank0 is None and {a.rank0, b.rank0} == {"yes", None} and "possible" in (a.kind, b.kind):
             rank0 = "maybe"  # ``k - 1``: an unknown value in arithmetic with a number is likely a number
-        return replace(POSSIBLE if "possible" in (a.kind, b.kind) else OTHER, rank0=rank0, refs=a.refs | b.refs)
+        return replace(POSSIBLE if "possible" in (a.kind, b.kind) else OTHER, rank0=rank0, refs=a.refs | b.refs,
+                       anchors=a.every_path_refs | b.every_path_refs)
     first = tensors[0]
     other_init: Init | None = "deterministic" if b.kind == "other" or a.kind == "other" else None
     init = first.init
@@ -177,7 +185,7 @@ def combine(a: ExprInfo, b: ExprInfo) -> ExprInfo:
                     requires_grad=a.requires_grad or b.requires_grad or None,
                     on_cpu=a.on_cpu or b.on_cpu, detached=all(x.detached for x in tensors),
                     refs=a.refs | b.refs, from_argument=a.from_argument or b.from_argument, rank0=rank0,
-                    vector=vector)
+                    vector=vector, anchors=a.every_path_refs | b.every_path_refs)
 
 
 def _literal_dtype(node: cst.BaseExpression) -> Dtype | None:
@@ -435,7 +443,8 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     if method == "item":
         return replace(NUMBER, refs=receiver.refs)
     if not receiver.is_tensor:
-        return replace(POSSIBLE, refs=receiver.refs | _refs_of_args(call, scope))
+        arguments = _refs_of_args(call, scope)
+        return replace(POSSIBLE, refs=receiver.refs | arguments, anchors=receiver.every_path_refs | arguments)
     returns = method_returns(method)
     if returns in ("tensor_or_tuple", "tensor_or_other"):
         returns = "tensor" if (not call.args) == (method in FULL_REDUCTIONS) else None
@@ -548,7 +557,8 @@ def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
             return replace(receiver, alias_of=None, rank0=None, vector=False)
         element = len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) and isinstance(
             node.slice[0].slice.value, cst.Integer)
-        return replace(POSSIBLE, refs=receiver.refs, rank0="maybe" if element else None)
+        return replace(POSSIBLE, refs=receiver.refs, rank0="maybe" if element else None,
+                       anchors=receiver.every_path_refs)
     if isinstance(node, cst.BinaryOperation):
         left, right = classify(node.left, scope), classify(node.right, scope)
         merged = combine(left, right)
@@ -579,14 +589,16 @@ def merge_branches(body: ExprInfo, orelse: ExprInfo) -> ExprInfo:
     """The value of ``a if c else b`` (or a name bound on two paths): a tensor only when every path
     gives a tensor or None."""
     kinds = {body.kind, orelse.kind}
+    anchors = body.every_path_refs & orelse.every_path_refs
     if kinds == {"tensor"}:
         return replace(body, init=_merge_init(body.init, orelse.init), dtype=_merge_dtype(body.dtype, orelse.dtype),
-                       refs=body.refs | orelse.refs, alias_of=None, rank0=merge_rank0(body.rank0, orelse.rank0))
+                       refs=body.refs | orelse.refs, alias_of=None, rank0=merge_rank0(body.rank0, orelse.rank0),
+                       anchors=anchors)
     if kinds == {"tensor", "none"}:  # the rewrite keeps the None branch as it is
         return body if body.is_tensor else orelse
     if kinds == {"tensor", "registered"}:
         tensor = body if body.is_tensor else orelse
         return replace(tensor, partly_registered=True, alias_of=None)
     if "tensor" in kinds or "possible" in kinds:
-        return replace(POSSIBLE, refs=body.refs | orelse.refs)
+        return replace(POSSIBLE, refs=body.refs | orelse.refs, anchors=anchors)
     return ExprInfo("none") if kinds == {"none"} else OTHER
