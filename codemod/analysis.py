@@ -38,6 +38,19 @@ DEFAULT_DEVICE_FACTORIES = frozenset(f"torch.{name}" for name in (
     "logspace", "eye"))
 # Methods that describe, compare or hash the module rather than compute with its tensors.
 METADATA_METHODS = frozenset({"__repr__", "__str__", "extra_repr", "__format__", "__eq__", "__ne__", "__hash__"})
+# Words by which authors say a tensor is meant to be trained (comments and docstrings).
+_TRAINABLE_WORDS = re.compile(r"\b(trainable|learnable|learned|learnt|to be learned|learn(?:ing)? (?:the )?weights?)\b",
+                              re.IGNORECASE)
+# Calls whose tensor arguments act as a linear map of the input, and where their bias goes.
+_MAP_CALLS = frozenset({"torch.matmul", "torch.mm", "torch.bmm", "torch.einsum", "torch.tensordot",
+                        "torch.nn.functional.linear", "torch.nn.functional.bilinear", "torch.nn.functional.conv1d",
+                        "torch.nn.functional.conv2d", "torch.nn.functional.conv3d",
+                        "torch.nn.functional.conv_transpose1d", "torch.nn.functional.conv_transpose2d",
+                        "torch.nn.functional.conv_transpose3d"})
+_WEIGHT_AND_BIAS = frozenset({"torch.nn.functional.linear", "torch.nn.functional.conv1d",
+                              "torch.nn.functional.conv2d", "torch.nn.functional.conv3d",
+                              "torch.nn.functional.conv_transpose1d", "torch.nn.functional.conv_transpose2d",
+                              "torch.nn.functional.conv_transpose3d"})
 _SUPPRESSION = re.compile(r"#\s*(?:nnreg:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)")
 
 
@@ -57,6 +70,7 @@ class Assignment:
     in_no_grad: bool = False
     suppressed: frozenset[str] | None = None
     branch: tuple[tuple[int, int], ...] = ()  # (id of each enclosing ``if``, 0 body / 1 else)
+    says_trainable: bool = False  # its comment, the comment above it or its method's docstring says so
 
     def excludes(self, other: Assignment | Use) -> bool:
         """True when the two sit in different branches of one ``if``: at most one of them runs."""
@@ -202,8 +216,70 @@ class _MethodScanner(cst.CSTVisitor):
             if index.rank0 == "yes" and not index.is_tensor:
                 self._use(attribute, "number-index", node)
 
+    def _says_trainable(self, first: int, last: int) -> bool:
+        """The assignment's own comment, the comment lines right above it, or the method's docstring
+        call it trainable/learnable."""
+        text = [line.partition("#")[2] for line in self.lines[first - 1 : last]]
+        above = first - 2
+        while above >= 0 and self.lines[above].lstrip().startswith("#"):
+            text.append(self.lines[above])
+            above -= 1
+        text.append(self.root.get_docstring() or "")
+        return any(_TRAINABLE_WORDS.search(t) for t in text)
+
+    def _role_attribute(self, node: cst.BaseExpression | None) -> str | None:
+        """The attribute an operand reads through slices and views (``self.W.t()``, ``self.W[0]``)."""
+        return _viewed_attribute(node, self.scope.self_name) if node is not None else None
+
+    def _map_roles(self, node: cst.BinaryOperation) -> None:
+        """``x @ self.W`` makes ``W`` a linear map; ``x @ self.W + self.b`` makes ``b`` its bias. The
+        detail names the partner attribute (the bias of a map, the map of a bias), if on ``self``."""
+        if isinstance(node.operator, cst.MatrixMultiply):
+            for operand in (node.left, node.right):
+                attribute = self._role_attribute(operand)
+                if attribute:
+                    self._use(attribute, "linear-map", node)
+        elif isinstance(node.operator, (cst.Add, cst.Subtract)):
+            for mine, other in ((node.left, node.right), (node.right, node.left)):
+                attribute = self._role_attribute(mine)
+                mapped = self._map_of(other)
+                if attribute and mapped is not None:
+                    self._use(attribute, "bias-of-map", node, mapped)
+                    if mapped:
+                        self._use(mapped, "linear-map", node, attribute)
+
+    def _map_of(self, node: cst.BaseExpression) -> str | None:
+        """For an expression that applies a linear map, the ``self`` attribute used as the map ("" when
+        none is); None when the expression is no linear map."""
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
+            return self._role_attribute(node.right) or self._role_attribute(node.left) or ""
+        if isinstance(node, cst.Call) and self.scope.qualified(node.func) in _MAP_CALLS:
+            operands = [self._role_attribute(a.value) for a in node.args]
+            return next((a for a in operands if a), "")
+        return None
+
+    def _call_roles(self, node: cst.Call, qualified: str | None) -> None:
+        """``F.linear(x, self.W, self.b)``, ``torch.matmul(x, self.W)``: the same roles as ``@`` and ``+``."""
+        if qualified not in _MAP_CALLS:
+            return
+        positional = [a.value for a in node.args if a.keyword is None]
+        if qualified in _WEIGHT_AND_BIAS:
+            weight = keyword_argument(node, "weight") or (positional[1] if len(positional) > 1 else None)
+            bias = keyword_argument(node, "bias") or (positional[2] if len(positional) > 2 else None)
+            weight_attr, bias_attr = self._role_attribute(weight), self._role_attribute(bias)
+            if weight_attr:
+                self._use(weight_attr, "linear-map", node, bias_attr or "")
+            if bias_attr:
+                self._use(bias_attr, "bias-of-map", node, weight_attr or "")
+            return
+        for value in positional:
+            attribute = self._role_attribute(value)
+            if attribute:
+                self._use(attribute, "linear-map", node)
+
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         """``self.X * torch.ones(n)``: the other operand is made on the default device."""
+        self._map_roles(node)
         for mine, other in ((node.left, node.right), (node.right, node.left)):
             attribute = self._base_attribute(mine)
             if not attribute or not isinstance(other, cst.Call) or keyword_argument(other, "device") is not None:
@@ -297,7 +373,8 @@ class _MethodScanner(cst.CSTVisitor):
                 attribute=attribute, info=info, statement=statement, method=self.name, self_name=me,
                 line=start.start.line, column=self.positions[target].start.column, shape=shape,
                 before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
-                suppressed=suppression_codes(self.lines, start.start.line, start.end.line), branch=self._branch()))
+                suppressed=suppression_codes(self.lines, start.start.line, start.end.line), branch=self._branch(),
+                says_trainable=self._says_trainable(start.start.line, start.end.line)))
         elif isinstance(target, cst.Name):
             self._bind_local(target.value, info if shape == "plain" else POSSIBLE)
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -360,6 +437,7 @@ class _MethodScanner(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         self._data_loading_callbacks(node)
         self._host_arguments(node)
+        self._call_roles(node, self.scope.qualified(node.func))
         me = self.scope.self_name
         func = node.func
         if isinstance(func, cst.Name) and func.value == "setattr" and node.args:

@@ -62,13 +62,48 @@ def _reaching(uses: list[Use], tensors: list[Assignment]) -> list[Use]:
     return [u for u in uses if not all(t.excludes(u) for t in tensors)]
 
 
-def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts) -> Evidence:
+def _layer_intent(attribute: str, tensors: list[Assignment], facts: ClassFacts,
+                  siblings: frozenset[str]) -> tuple[list[tuple[str, float]], bool]:
+    """The class-level picture of a hand-written layer (SPEC 3): the tensor's role in ``forward`` (a
+    linear map of the input, or the bias added to one), its initialisation, and what else the class
+    says: a comment or docstring calling it trainable, ``nn.Parameter`` siblings, a weight and bias
+    pair. A role with learned-looking init and one more sign is intent to train; a role alone could
+    be a fixed random projection: the second value says so (weak), for the caller to weigh."""
+    maps = facts.after_init(attribute, "linear-map")
+    biases = facts.after_init(attribute, "bias-of-map")
+    inits = {a.info.init for a in tensors}
+    says = any(a.says_trainable for a in tensors)
+    signs = []
+    if says:
+        signs.append("a comment or docstring calls it trainable")
+    if siblings:
+        signs.append(f"the class makes {', '.join(sorted(siblings)[:3])} nn.Parameters")
+    partner = next((u.detail for u in maps + biases if u.detail), None)
+    if partner:
+        signs.append(f"it pairs with self.{partner} as the weight and bias of a hand-written layer")
+    learned_init = bool(inits & {"random", "empty"}) or (bool(biases) and "fill" in inits)
+    if (maps or biases) and learned_init:
+        use = maps[0] if maps else biases[0]
+        role = (f"used as a linear map of the input in {use.method}() (line {use.line})" if maps
+                else f"added as the bias of a linear map in {use.method}() (line {use.line})")
+        if signs:
+            return [(f"{role}; {'; '.join(signs)}", 0.85)], False
+        return [(role, 0.6)], True
+    if says and inits & {"random", "empty", "fill"}:
+        return [("a comment or docstring calls it trainable", 0.8)], False
+    return [], False
+
+
+def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts,
+                    siblings: frozenset[str] = frozenset()) -> Evidence:
     evidence = Evidence(parameter=[], buffer=[])
 
     def uses(*kinds: str) -> list[Use]:
         return _reaching(facts.uses_of(attribute, *kinds), tensors)
 
     trainable = bool(TRAINABLE_NAME.match(attribute))
+    intent, weak = _layer_intent(attribute, tensors, facts, siblings)
+    evidence.parameter += intent
     for assignment in tensors:
         info = assignment.info
         if info.lost_parameter:
@@ -84,8 +119,10 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
             evidence.parameter.append((f"trainable name '{attribute}' with {info.init} init {info.source}", 0.8))
         elif trainable and info.init == "fill":
             evidence.parameter.append((f"trainable name '{attribute}' initialised like a scale/bias ({info.source})", 0.75))
-        elif not trainable and info.init in ("fill", "deterministic"):
+        elif not trainable and not intent and info.init in ("fill", "deterministic"):
             evidence.buffer.append((f"deterministic constructor {info.source}", 0.8))
+        if info.nn_init:
+            evidence.parameter.append(("initialised by a torch.nn.init function, like a weight", 0.9))
         if info.detached:
             evidence.buffer.append(("detached from autograd (.detach() / .data)", 0.7))
         if assignment.in_no_grad:
@@ -105,6 +142,8 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
         first = mutations[0]
         evidence.stateful = f"mutated in place in {first.method}() (line {first.line})"
         evidence.buffer.append((evidence.stateful + ": running state", 0.85))
+    if weak and evidence.parameter == intent and not evidence.trains:
+        evidence.buffer.append(("nothing else in the class says it is trained: it may be a fixed projection", 0.6))
     evidence.parameter = list(dict.fromkeys(evidence.parameter))  # two assignments, one piece of evidence
     evidence.buffer = list(dict.fromkeys(evidence.buffer))
     return evidence
@@ -407,7 +446,7 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
                       path: str, runtime: dict[str, Any] | None) -> Finding | None:
     """The finding for one attribute; None when the tensor behaves like a Python number."""
     facts = view.facts
-    evidence = gather_evidence(attribute, tensors, facts)
+    evidence = gather_evidence(attribute, tensors, facts, view.parameters - {attribute})
     if _plain_number(attribute, tensors, evidence, facts):
         return None
     refuted, runtime_notes = _runtime_evidence(evidence, attribute, runtime) if runtime is not None else (None, [])

@@ -161,7 +161,12 @@ class _ScopeBindings(ast.NodeVisitor):
                 self._bind(name, alias if isinstance(target, ast.Name) else None)
 
     def _alias(self, value: ast.expr) -> str | None:
-        """``zeros = torch.zeros``: a module-level alias of something the scope already resolves."""
+        """``zeros = torch.zeros``: an alias of something the scope already resolves; ``init =
+        getattr(torch.nn.init, name)`` is some function of ``torch.nn.init`` (``<getattr>``)."""
+        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "getattr"
+                and value.args and value.func.id not in self.resolved):
+            owner = self._alias(value.args[0])
+            return f"{owner}.<getattr>" if owner == "torch.nn.init" else None
         dotted = dotted_name(value)
         if dotted is None:
             return None

@@ -63,6 +63,7 @@ class ExprInfo:
     vector: bool = False  # known to be 1-d (``arange``, ``linspace``, a flat list of numbers)
     partly_registered: bool = False  # ``a if c else nn.Parameter(b)``: one branch is registered already
     lost_parameter: str | None = None  # ``nn.Parameter(t).to(d)``: the conversion that loses the Parameter
+    nn_init: bool = False  # returned by a ``torch.nn.init`` function, which fills its argument like a weight
     # ``self`` attributes read on every path to the value (None: the same as ``refs``); ``a if c else b``
     # keeps only those both branches read, so a replacement by a fresh value is not "derived from itself"
     anchors: frozenset[str] | None = None
@@ -409,6 +410,9 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
         if qualified in VARIABLE:
             inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
             return _call_options(call, scope, replace(inner, source=qualified)) if inner.is_tensor else inner
+        if qualified.startswith("torch.nn.init."):  # nn.init functions fill their argument and return it
+            inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
+            return replace(inner, init="random", nn_init=True, alias_of=None) if inner.is_tensor else inner
         if qualified.startswith("torch.nn.functional."):
             return _torch_function("nn.functional." + qualified.rsplit(".", 1)[-1], call, scope)
         if is_module_constructor(qualified):
