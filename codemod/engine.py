@@ -143,6 +143,7 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     for item in loaded:
         if item.summary is not None:
             index.add(item.summary)
+    _expand_star_imports(loaded, index)
     pending = [item for item in loaded if item.summary is not None and item.source is not None
                and (not prefilter or needs_libcst(item.summary, index))]
     waiting = {id(item) for item in pending}
@@ -161,6 +162,18 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
         if hits.get(id(item)) is not None:
             item.result = _restore(item, hits[id(item)])
     return [item.result for item in loaded]
+
+
+def _expand_star_imports(loaded: list[_Loaded], index: ClassIndex) -> None:
+    """Files with ``from m import *``: summarise again with the names those modules bring, so that a
+    star-imported ``nn`` or ``torch`` hides no module class and no torch call."""
+    for item in loaded:
+        if item.summary is None or item.source is None or not item.summary.imports.star_sources:
+            continue
+        names = index.star_names(item.summary)
+        if any(not item.summary.imports.is_bound(name) for name in names):
+            item.summary = summarise(item.source.path, ast.parse(item.source.data), item.source.sha, names)
+            index.add(item.summary)
 
 
 def _mapped(fn: Callable[[T], R], items: list[T], jobs: int,

@@ -46,7 +46,8 @@ def moves_own_tensors(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
+        if isinstance(func, ast.Name) and func.id == "super" or (
+                isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
                 and isinstance(func.value.func, ast.Name) and func.value.func.id == "super"):
             continue
         parts = [func, *node.args, *(k.value for k in node.keywords)]
@@ -222,10 +223,15 @@ def _type_return(summary: FileSummary, node: ast.FunctionDef | ast.AsyncFunction
         summary.functions[f"{prefix}{node.name}"] = fact
 
 
-def summarise(path: Path, tree: ast.Module, sha: str = "") -> FileSummary:
-    """Summarise a parsed file: its import table and every class, nested ones by dotted qualname."""
+def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str, str] | None = None) -> FileSummary:
+    """Summarise a parsed file: its import table and every class, nested ones by dotted qualname.
+
+    ``star_names`` are the names its ``from m import *`` lines bring (worked out by the class index
+    once every file is known); the file's own bindings win over them."""
     module, _ = module_of(path)
     imports = build_import_table(tree, module, path.name == "__init__.py")
+    if star_names:
+        imports.bindings = {**{k: v for k, v in star_names.items() if not imports.is_bound(k)}, **imports.bindings}
     summary = FileSummary(path=path, module=module, imports=imports, sha=sha)
 
     def visit(body: list[ast.stmt], prefix: str, owner: ClassSummary | None = None) -> None:
@@ -347,10 +353,37 @@ class ClassIndex:
             pending.extend(found.bases)
         return order
 
+    def star_names(self, summary: FileSummary, _depth: int = 0) -> dict[str, str]:
+        """What the file's ``from m import *`` lines bind: the public names of each module, its own
+        star imports included (``from layers import *`` bringing ``nn`` and ``torch``)."""
+        names: dict[str, str] = {}
+        for source in summary.imports.star_sources:
+            found = self._load(source)
+            if found is None or _depth >= 8:
+                continue
+            exported = {**self.star_names(found, _depth + 1), **found.imports.bindings}
+            for name, target in exported.items():
+                if not name.startswith("_"):
+                    names.setdefault(name, target)
+        return names
+
+    def star_files(self, summary: FileSummary) -> list[str]:
+        """``module=sha`` of every module the file's star imports read, for cache keys."""
+        keys, pending, seen = [], list(summary.imports.star_sources), set()
+        while pending:
+            source = pending.pop()
+            if source in seen:
+                continue
+            seen.add(source)
+            found = self._load(source)
+            keys.append(f"*{source}={found.sha if found else '?'}")
+            pending.extend(found.imports.star_sources if found else [])
+        return sorted(keys)
+
     def dependencies(self, summary: FileSummary) -> list[str]:
         """Every base class the file's classes inherit from, with the hash of the file defining it
         (``?`` when not found): a cached result is valid only while all of these stay the same."""
-        keys: set[str] = set()
+        keys: set[str] = set(self.star_files(summary))
         for cls in summary.classes.values():
             for callee in sorted(cls.tree_calls):
                 if callee.startswith("self."):

@@ -47,7 +47,9 @@ class _Body:
     def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable, me: str | None) -> None:
         self.imports, self.me = imports, me
         arguments = function.args
-        self.tensor_args = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs
+        named = arguments.posonlyargs + arguments.args + arguments.kwonlyargs
+        self.arguments = {a.arg for a in named} | {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
+        self.tensor_args = {a.arg for a in named
                             if a.annotation is not None and _is_tensor_annotation(a.annotation, imports)}
         self.assigned: dict[str, list[ast.expr | None]] = {}
         for node in _own_nodes(function):
@@ -74,10 +76,14 @@ class _Body:
         if isinstance(node, ast.Call):
             return self._call(node, needs)
         if isinstance(node, ast.Name):
-            if node.id in self.tensor_args and node.id not in self.assigned:
-                return True
+            if node.id in self.visiting:
+                return True  # ``x = x.unsqueeze(0)``: as much a tensor as x's other values say
+            if node.id in self.arguments and node.id not in self.tensor_args:
+                return False
             values = self.assigned.get(node.id)
-            if not values or node.id in self.visiting or any(v is None for v in values):
+            if node.id in self.tensor_args and not values:
+                return True
+            if not values or any(v is None for v in values):
                 return False
             self.visiting.add(node.id)
             try:

@@ -41,8 +41,9 @@ def fetch_all(pins: dict[str, str | None], cache: Path = CACHE) -> dict[str, Pat
         return roots
     downloads = cache / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
+    # the sources are read, never run here: a wheel for another Python version is as good
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--dest", str(downloads)]
+               "--ignore-requires-python", "--dest", str(downloads)]
     if all(missing.values()):
         requirements = downloads / "requirements.txt"
         requirements.write_text("".join(f"{r} --hash=sha256:{sha}\n" for r, sha in missing.items()))
