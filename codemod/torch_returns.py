@@ -93,7 +93,9 @@ FUNCTIONS_BY_KIND = {
         scalar_tensor scatter scatter_add scatter_reduce searchsorted segment_reduce select select_copy
         select_scatter selu selu_ sgn sigmoid sigmoid_ sign signbit
         sin sin_ sinc sinc_ sinh sinh_ slice_copy slice_inverse
-        slice_scatter smm softmax sparse_bsc_tensor sparse_bsr_tensor sparse_compressed_tensor sparse_coo_tensor sparse_csc_tensor
+        slice_scatter smm softmax sparse.BFloat16Tensor sparse.ByteTensor sparse.CharTensor sparse.DoubleTensor sparse.FloatTensor
+        sparse.HalfTensor sparse.IntTensor sparse.LongTensor sparse.ShortTensor sparse.Tensor sparse.addmm sparse.log_softmax sparse.mm
+        sparse.sampled_addmm sparse.softmax sparse.sum sparse_bsc_tensor sparse_bsr_tensor sparse_compressed_tensor sparse_coo_tensor sparse_csc_tensor
         sparse_csr_tensor special.airy_ai special.bessel_j0 special.bessel_j1 special.bessel_y0 special.bessel_y1 special.chebyshev_polynomial_t special.chebyshev_polynomial_u
         special.chebyshev_polynomial_v special.chebyshev_polynomial_w special.digamma special.entr special.erf special.erfc special.erfcx special.erfinv
         special.exp2 special.expit special.expm1 special.gammainc special.gammaincc special.gammaln special.hermite_polynomial_h special.hermite_polynomial_he

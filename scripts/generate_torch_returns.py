@@ -115,9 +115,12 @@ def functions(aten: dict[str, str]) -> dict[str, str]:
         kind = PYTHON_LEVEL.get(name) or aten.get(name)
         if kind:
             table[name] = kind
-    for prefix, namespace in (("linalg", torch.linalg), ("fft", torch.fft), ("special", torch.special)):
+    for prefix, namespace in (("linalg", torch.linalg), ("fft", torch.fft), ("special", torch.special),
+                              ("sparse", torch.sparse)):
         for name in _public(namespace):
-            kind = aten.get(f"{prefix}_{name}") or aten.get(name)
+            kind = aten.get(f"{prefix}_{name}") or aten.get(f"_{prefix}_{name}") or aten.get(name)
+            if prefix == "sparse" and name in PYTHON_LEVEL and name.endswith("Tensor"):
+                kind = "tensor"  # the legacy sparse constructors, torch.sparse.FloatTensor(indices, values, size)
             if kind:
                 table[f"{prefix}.{name}"] = kind
     for name in _public(torch.nn.functional):
