@@ -71,6 +71,7 @@ class Assignment:
     suppressed: frozenset[str] | None = None
     branch: tuple[tuple[int, int], ...] = ()  # (id of each enclosing ``if``, 0 body / 1 else)
     says_trainable: bool = False  # its comment, the comment above it or its method's docstring says so
+    built_once: bool = False  # inside ``if self.X is None:``: the first call builds it, later ones keep it
 
     def excludes(self, other: Assignment | Use) -> bool:
         """True when the two sit in different branches of one ``if``: at most one of them runs."""
@@ -103,6 +104,9 @@ class ClassFacts:
     assignments: list[Assignment] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
     init_methods: frozenset[str] = frozenset()
+    forward_methods: frozenset[str] = frozenset()  # ``forward`` and what it calls on self
+    # ``super().__init__()`` at the top level of ``__init__``, and that method's name for self
+    super_init_line: tuple[cst.SimpleStatementLine, str] | None = None
     data_loading_methods: frozenset[str] = frozenset()
 
     def uses_of(self, attribute: str, *kinds: str) -> list[Use]:
@@ -139,6 +143,7 @@ class _Branches:
     node: cst.If
     before: dict[str, ExprInfo]
     body: dict[str, ExprInfo] | None = None
+    none_tested: frozenset[str] = frozenset()  # ``if self.X is None:``: X is unset in the body
 
 
 class _MethodScanner(cst.CSTVisitor):
@@ -159,6 +164,10 @@ class _MethodScanner(cst.CSTVisitor):
         self.self_calls: set[str] = set()
         self.data_loaders: set[str] = set()
         self._written: set[int] = set()
+        self.line: cst.SimpleStatementLine | None = None  # the statement line being visited, at the top level
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.line = node if not self.ifs and not self.loops and not self.no_grad else None
 
     def _branch(self) -> tuple[tuple[int, int], ...]:
         return tuple((id(frame.node), 0 if frame.body is None else 1) for frame in self.ifs)
@@ -196,7 +205,7 @@ class _MethodScanner(cst.CSTVisitor):
         self._truth_tested(node.test)
         if self.ifs and self.ifs[-1].node.orelse is node:  # an ``elif``: the outer body is done
             self._start_else(self.ifs[-1])
-        self.ifs.append(_Branches(node, dict(self.scope.locals)))
+        self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=_none_tested(node.test, self.scope.self_name)))
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
         self._truth_tested(node.test)
@@ -374,7 +383,8 @@ class _MethodScanner(cst.CSTVisitor):
                 line=start.start.line, column=self.positions[target].start.column, shape=shape,
                 before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
                 suppressed=suppression_codes(self.lines, start.start.line, start.end.line), branch=self._branch(),
-                says_trainable=self._says_trainable(start.start.line, start.end.line)))
+                says_trainable=self._says_trainable(start.start.line, start.end.line),
+                built_once=any(attribute in f.none_tested for f in self.ifs if f.body is None)))
         elif isinstance(target, cst.Name):
             self._bind_local(target.value, info if shape == "plain" else POSSIBLE)
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -440,6 +450,10 @@ class _MethodScanner(cst.CSTVisitor):
         self._call_roles(node, self.scope.qualified(node.func))
         me = self.scope.self_name
         func = node.func
+        if (isinstance(func, cst.Name) and func.value in ("hasattr", "getattr") and len(node.args) >= 2
+                and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == me
+                and isinstance(node.args[1].value, cst.SimpleString)):
+            self._use(str(node.args[1].value.evaluated_value), "looked-up-by-name", node, func.value)
         if isinstance(func, cst.Name) and func.value == "setattr" and node.args:
             if isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == me and len(node.args) >= 3:
                 self._setattr(node)
@@ -451,6 +465,8 @@ class _MethodScanner(cst.CSTVisitor):
             self.self_calls.add(method)
         elif method == "__init__" and self._is_super_init(func.value):
             self.super_seen = True
+            if self.name == "__init__" and self.line is not None and self.facts.super_init_line is None:
+                self.facts.super_init_line = (self.line, me)
         owner = self_attribute(func.value, me)
         if owner is None and isinstance(func.value, cst.Attribute) and func.value.attr.value == "data":
             data_owner = self_attribute(func.value.value, me)
@@ -549,6 +565,18 @@ def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:
     return {found.attr.value for found in m.findall(node, m.Attribute(value=m.Name(me)))}  # type: ignore[union-attr]
 
 
+def _none_tested(test: cst.BaseExpression, me: str) -> frozenset[str]:
+    """Attributes an ``if`` test requires to be None in its body: ``self.X is None``, also as one side
+    of ``or`` (``if self.X is None or reset:`` runs the body when X is None)."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
+        return _none_tested(test.left, me) | _none_tested(test.right, me)
+    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.comparisons[0].operator, cst.Is)
+            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"):
+        attribute = self_attribute(test.left, me)
+        return frozenset({attribute}) if attribute else frozenset()
+    return frozenset()
+
+
 def _viewed_attribute(node: cst.BaseExpression, me: str) -> str | None:
     """``X`` when the expression may share ``self.X``'s storage: ``self.X`` itself, a slice, a view
     method (``.view``, ``.t()``...), ``.T``/``.data``, or a ``.to()``/``.cuda()`` that changes no dtype
@@ -639,6 +667,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
         data_loaders |= scanner.data_loaders
     facts.init_methods = _reachable(calls, "__init__")
+    facts.forward_methods = _reachable(calls, "forward")
     facts.data_loading_methods = _reachable(calls, *(data_loaders & calls.keys()))
     return facts
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .tensors import Rank0, Scope
+from .tensors import Rank0, Scope, classify
 from .torch_facts import TENSOR_TYPES
 
 NUMBER_TYPES = frozenset({"int", "float", "bool", "complex"})
@@ -24,6 +24,8 @@ def sort_arguments(node: cst.FunctionDef, scope: Scope) -> None:
         annotation = param.annotation.annotation if param.annotation else None
         if annotation is not None and scope.qualified(annotation) in TENSOR_TYPES:
             tensors.add(param.name.value)
+            if param.default is not None and classify(param.default, scope).rank0 == "yes":
+                scope.number_args[param.name.value] = "maybe"  # ``t: Tensor = torch.tensor(1.0)``: 0-d by default
             continue
         others.add(param.name.value)
         number = _number_annotation(annotation) if annotation is not None else _number_default(param.default)

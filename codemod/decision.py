@@ -352,7 +352,7 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
         doubts.append("never read outside __init__ in this class: registering it changes nothing nnreg can see")
     ranks = {a.info.rank0 for a in tensors}
     if "maybe" in ranks and None not in ranks:
-        doubts.append("may be a 0-d tensor (built from an argument that also accepts a Python number): a 0-d "
+        doubts.append("may be a 0-d tensor (built from an argument that accepts a Python number or defaults to a 0-d tensor): a 0-d "
                       "CPU tensor works next to tensors on any device, so registering may change nothing")
     for a in assignments:
         if a.method not in facts.init_methods and attribute not in {
@@ -408,6 +408,10 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
             assignments = [replace(a, info=runtime_tensor(a.info, entry)) if a.info.kind == "possible"
                            and a.method in facts.init_methods else a for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
+        if not tensors and attribute not in view.registered:
+            late = _late_state(attribute, assignments, view, options, path)
+            findings += [late] if late is not None else []
+            continue
         if not tensors or (attribute in view.registered and not _registered_elsewhere_only(attribute, tensors,
                                                                                             assignments, view)):
             continue
@@ -417,6 +421,61 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
         if finding is not None:
             findings.append(finding)
     return findings
+
+
+def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView, options: Options,
+                path: str) -> Finding | None:
+    """A tensor first assigned outside ``__init__``: a constant built once behind ``if self.X is None``,
+    or state fitted by a method that ``forward`` does not call (``fit``, a task-end hook) and that
+    ``forward`` reads. Declaring it in ``__init__`` as a buffer holding None registers it, and every later
+    assignment then updates the buffer. Per-call values (assigned in ``forward`` every time) stay alone."""
+    facts = view.facts
+    init = [a for a in assignments if a.method in facts.init_methods]
+    late = [a for a in assignments if a.method not in facts.init_methods and a.info.kind != "none"]
+    if not late or any(not a.info.is_tensor for a in late) or any(a.info.kind != "none" for a in init):
+        return None
+    if {a.info.rank0 for a in late} == {"yes"}:
+        return None  # 0-d: works next to tensors on any device, like a number
+    built_once = all(a.built_once for a in late)
+    fitted = all(a.method not in facts.forward_methods for a in late)
+    read = [u for u in facts.uses_of(attribute, "read") if u.method in facts.forward_methods]
+    if not (built_once or fitted) or not read:
+        return None
+    first = min(late, key=lambda a: (a.line, a.column))
+    persistent = _persistent(options, stateful=not built_once)
+    if built_once:
+        reasons = [f"built once in {first.method}() behind 'if self.{attribute} is None' (line {first.line}) and read "
+                   f"by forward: declared in __init__ as a buffer holding None, later assignments fill it"]
+    else:
+        reasons = [f"state fitted in {first.method}() (line {first.line}) and read by {read[0].method}() (line "
+                   f"{read[0].line}): declared in __init__ as a buffer holding None, later assignments fill it"]
+    refusals = _refusals(attribute, "buffer", late, [], view)
+    if not init and facts.super_init_line is None:
+        refusals.append("__init__ has no top-level super().__init__() line to declare it after")
+    for use in facts.uses_of(attribute, "looked-up-by-name")[:1]:
+        refusals.append(f"looked up with {use.detail}() in {use.method}() (line {use.line}): declaring it would change "
+                        "what that finds")
+    status, action = "fixed", "buffer"
+    if refusals:
+        status, action = "unsafe", "skip"
+        reasons += [f"refused: {r}" for r in refusals]
+    elif options.keep_state_dict and persistent:
+        status, action = "unsafe", "skip"
+        reasons.append("refused: it would change the state_dict keys, which --keep-state-dict forbids")
+    suppressed = [a.suppressed for a in late if a.suppressed is not None]
+    if any(not codes or "NR002" in codes for codes in suppressed):
+        status, action = "suppressed", "skip"
+        reasons.append("suppressed by a comment on the line")
+    reasons += _warnings(attribute, "buffer", persistent, not built_once, late)
+    class_name = facts.summary.qualname.rsplit(".", 1)[-1]
+    edits: list[Edit] = []
+    if action != "skip":
+        line, me = facts.super_init_line or (None, first.self_name)
+        edits = [Edit(a.statement, attribute, class_name, a.self_name, "buffer", persistent) for a in init] or [
+            Edit(line, attribute, class_name, me, "declare", persistent)]  # type: ignore[arg-type]
+    return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
+                   attribute=attribute, code="NR002", action=action, persistent=persistent,  # type: ignore[arg-type]
+                   confidence=0.8 if built_once else 0.75, status=status, reasons=reasons, edits=edits)  # type: ignore[arg-type]
 
 
 def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]) -> tuple[str | None, list[str]]:

@@ -15,13 +15,14 @@ Status = Literal["fixed", "ambiguous", "unsafe", "unconfirmed", "suppressed"]
 
 @dataclass(frozen=True)
 class Edit:
-    """Replace one assignment statement: wrap in ``nn.Parameter`` or turn into a buffer registration."""
+    """Replace one assignment statement (wrap in ``nn.Parameter``, or turn it into a buffer registration),
+    or, for ``declare``, add ``self.register_buffer(name, None, ...)`` after the statement line."""
 
-    statement: cst.Assign | cst.AnnAssign
+    statement: cst.Assign | cst.AnnAssign | cst.SimpleStatementLine
     attribute: str
     class_name: str
     self_name: str
-    kind: Literal["parameter", "buffer"]
+    kind: Literal["parameter", "buffer", "declare"]
     persistent: bool
     move_conversion: bool = False  # ``nn.Parameter(t).to(d)`` -> ``nn.Parameter(t.to(d))``
 

@@ -79,7 +79,11 @@ def _no_space_equal() -> cst.AssignEqual:
 
 class _Rewriter(cst.CSTTransformer):
     def __init__(self, edits: list[Edit], quote: str, parameter: str, buffer: str, buffer_style: str) -> None:
-        self.edits = {id(edit.statement): edit for edit in edits}
+        self.edits = {id(edit.statement): edit for edit in edits if edit.kind != "declare"}
+        self.declares: dict[int, list[Edit]] = {}
+        for edit in edits:
+            if edit.kind == "declare":
+                self.declares.setdefault(id(edit.statement), []).append(edit)
         self.quote = quote
         self.parameter = cst.parse_expression(parameter)
         self.buffer = cst.parse_expression(buffer)
@@ -102,10 +106,22 @@ class _Rewriter(cst.CSTTransformer):
         is_none = isinstance(value, cst.Name) and value.value == "None"
         if self.buffer_style == "nn.Buffer" and not is_none:
             return updated.with_changes(value=_wrap(value, self.buffer, self._persistent_arg(edit)))
+        return cst.Expr(value=self._registration(edit, value), semicolon=updated.semicolon)
+
+    def _registration(self, edit: Edit, value: cst.BaseExpression) -> cst.Call:
         register = cst.Attribute(value=cst.Name(edit.self_name), attr=cst.Name("register_buffer"))
         name = cst.SimpleString(f"{self.quote}{runtime_name(edit.attribute, edit.class_name)}{self.quote}")
-        call = cst.Call(func=register, args=[cst.Arg(value=name), cst.Arg(value=value), self._persistent_arg(edit)])
-        return cst.Expr(value=call, semicolon=updated.semicolon)
+        return cst.Call(func=register, args=[cst.Arg(value=name), cst.Arg(value=value), self._persistent_arg(edit)])
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+                                  ) -> cst.SimpleStatementLine | cst.FlattenSentinel[cst.SimpleStatementLine]:
+        """``self.register_buffer("x", None, persistent=...)`` after ``super().__init__()``: declares a
+        buffer that later methods fill (assigning a tensor to a registered name updates the buffer)."""
+        declares = self.declares.get(id(original_node))
+        if not declares:
+            return updated_node
+        lines = [cst.SimpleStatementLine(body=[cst.Expr(self._registration(e, cst.Name("None")))]) for e in declares]
+        return cst.FlattenSentinel([updated_node, *lines])
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.BaseSmallStatement:
         return self._rewrite(original_node, updated_node)

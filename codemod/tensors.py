@@ -512,7 +512,8 @@ def _classify_name(node: cst.Name, scope: Scope) -> ExprInfo:
 def argument_info(name: str, scope: Scope) -> ExprInfo | None:
     """What a method argument holds on entry: a tensor when annotated as one; None for non-arguments."""
     if name in scope.tensor_args:
-        return ExprInfo("tensor", source=f"argument {name}", from_argument=name, alias_of=f"argument {name}")
+        return ExprInfo("tensor", source=f"argument {name}", from_argument=name, alias_of=f"argument {name}",
+                        rank0=scope.number_args.get(name))
     if name in scope.other_args:
         return replace(POSSIBLE, rank0=scope.number_args.get(name))
     return None
