@@ -566,10 +566,16 @@ def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:
 
 
 def _none_tested(test: cst.BaseExpression, me: str) -> frozenset[str]:
-    """Attributes an ``if`` test requires to be None in its body: ``self.X is None``, also as one side
-    of ``or`` (``if self.X is None or reset:`` runs the body when X is None)."""
+    """Attributes an ``if`` test requires to be unset in its body: ``self.X is None`` or ``not
+    hasattr(self, "X")``, also as one side of ``or`` (``if self.X is None or reset:``)."""
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
         return _none_tested(test.left, me) | _none_tested(test.right, me)
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):  # ``not hasattr(self, "X")``
+        call = test.expression
+        if (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == "hasattr"
+                and len(call.args) == 2 and isinstance(call.args[0].value, cst.Name)
+                and call.args[0].value.value == me and isinstance(call.args[1].value, cst.SimpleString)):
+            return frozenset({str(call.args[1].value.evaluated_value)})
     if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.comparisons[0].operator, cst.Is)
             and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"):
         attribute = self_attribute(test.left, me)

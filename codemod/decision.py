@@ -12,11 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
+import libcst as cst
+
 from .analysis import Assignment, ClassFacts, Use
 from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
-from .tensors import ExprInfo
+from .tensors import ExprInfo, self_attribute
 
 TRAINABLE_NAME = re.compile(r"^(weight|bias|gamma|beta|embedding|embeddings|.+_(weight|bias|embedding|embeddings))$")
 CONSTANT_NAME = re.compile(
@@ -94,6 +96,18 @@ def _layer_intent(attribute: str, tensors: list[Assignment], facts: ClassFacts,
     return [], False
 
 
+_MOVES = frozenset({"to", "cuda", "cpu", "type", "type_as", "float", "double", "half", "bfloat16", "contiguous",
+                    "detach", "clone"})
+
+
+def _moved_copy(assignment: Assignment, attribute: str) -> bool:
+    """``self.w = self.w.to(x.device)``: the same values moved or cast, not a new state."""
+    value = getattr(assignment.statement, "value", None)
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in _MOVES:
+        value = value.func.value
+    return self_attribute(value, assignment.self_name) == attribute if value is not None else False
+
+
 def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts,
                     siblings: frozenset[str] = frozenset()) -> Evidence:
     evidence = Evidence(parameter=[], buffer=[])
@@ -138,9 +152,15 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     if CONSTANT_NAME.match(attribute):
         evidence.buffer.append((f"constant-like name '{attribute}'", 0.7))
     mutations = [u for u in uses("mutation", "data-mutation", "data-assignment") if u.method not in facts.init_methods]
+    updates = [a for a in facts.assignments if a.attribute == attribute and a.method not in facts.init_methods
+               and a.info.kind in ("tensor", "possible") and attribute in {r.split(".")[0] for r in a.info.every_path_refs}
+               and not _moved_copy(a, attribute)]
     if mutations:
         first = mutations[0]
         evidence.stateful = f"mutated in place in {first.method}() (line {first.line})"
+        evidence.buffer.append((evidence.stateful + ": running state", 0.85))
+    elif updates:
+        evidence.stateful = f"updated from its own value in {updates[0].method}() (line {updates[0].line})"
         evidence.buffer.append((evidence.stateful + ": running state", 0.85))
     if weak and evidence.parameter == intent and not evidence.trains:
         evidence.buffer.append(("nothing else in the class says it is trained: it may be a fixed projection", 0.6))
@@ -444,8 +464,8 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
     first = min(late, key=lambda a: (a.line, a.column))
     persistent = _persistent(options, stateful=not built_once)
     if built_once:
-        reasons = [f"built once in {first.method}() behind 'if self.{attribute} is None' (line {first.line}) and read "
-                   f"by forward: declared in __init__ as a buffer holding None, later assignments fill it"]
+        reasons = [f"built once in {first.method}() (line {first.line}) behind a test that it is unset, and read by "
+                   f"forward: declared in __init__ as a buffer holding None, later assignments fill it"]
     else:
         reasons = [f"state fitted in {first.method}() (line {first.line}) and read by {read[0].method}() (line "
                    f"{read[0].line}): declared in __init__ as a buffer holding None, later assignments fill it"]
