@@ -15,6 +15,7 @@ from typing import Any
 import libcst as cst
 
 from .analysis import Assignment, ClassFacts, Use
+from .calibration import calibrated
 from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
@@ -463,6 +464,7 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
         return None
     first = min(late, key=lambda a: (a.line, a.column))
     persistent = _persistent(options, stateful=not built_once)
+    score = 0.8 if built_once else 0.75
     if built_once:
         reasons = [f"built once in {first.method}() (line {first.line}) behind a test that it is unset, and read by "
                    f"forward: declared in __init__ as a buffer holding None, later assignments fill it"]
@@ -482,6 +484,9 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
     elif options.keep_state_dict and persistent:
         status, action = "unsafe", "skip"
         reasons.append("refused: it would change the state_dict keys, which --keep-state-dict forbids")
+    elif calibrated(score) < options.min_confidence:
+        status, action = "ambiguous", "skip"
+        reasons.append(f"confidence {calibrated(score)} is below --min-confidence {options.min_confidence}")
     suppressed = [a.suppressed for a in late if a.suppressed is not None]
     if any(not codes or "NR002" in codes for codes in suppressed):
         status, action = "suppressed", "skip"
@@ -495,7 +500,8 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
             Edit(line, attribute, class_name, me, "declare", persistent)]  # type: ignore[arg-type]
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code="NR002", action=action, persistent=persistent,  # type: ignore[arg-type]
-                   confidence=0.8 if built_once else 0.75, status=status, reasons=reasons, edits=edits)  # type: ignore[arg-type]
+                   confidence=calibrated(score), status=status, reasons=reasons, edits=edits,  # type: ignore[arg-type]
+                   score=score)
 
 
 def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]) -> tuple[str | None, list[str]]:
@@ -529,7 +535,8 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     if _plain_number(attribute, tensors, evidence, facts):
         return None
     refuted, runtime_notes = _runtime_evidence(evidence, attribute, runtime) if runtime is not None else (None, [])
-    proposed, action, confidence, reasons = choose(evidence, options)
+    proposed, action, score, reasons = choose(evidence, options)
+    confidence = calibrated(score)
     effective = proposed if action == "skip" else action
     code = "NR001" if effective == "parameter" else "NR002"
     stateful = evidence.stateful is not None
@@ -577,5 +584,5 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
                         "python": runtime.get("python"), "torch": runtime.get("torch")}
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
-                   confidence=confidence, status=status, reasons=reasons, edits=edits,  # type: ignore[arg-type]
+                   confidence=confidence, status=status, reasons=reasons, edits=edits, score=score,  # type: ignore[arg-type]
                    runtime=runtime_view)

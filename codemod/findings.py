@@ -42,6 +42,7 @@ class Finding:
     reasons: list[str]
     runtime: dict[str, Any] | None = None
     edits: list[Edit] = field(default_factory=list, repr=False, compare=False)
+    score: float = 0.0  # the evidence score that ``confidence`` calibrates (codemod/calibration.py)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Finding:
@@ -53,7 +54,7 @@ class Finding:
             "path": self.path, "line": self.line, "column": self.column, "class": self.class_name,
             "attribute": self.attribute, "code": self.code, "action": self.action,
             "persistent": self.persistent, "confidence": self.confidence, "status": self.status,
-            "reasons": self.reasons, "runtime": self.runtime,
+            "reasons": self.reasons, "runtime": self.runtime, "score": self.score,
         }
 
 

@@ -238,16 +238,61 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
+CALIBRATION = ROOT / "codemod" / "calibration.py"
+SCORE_BINS = (0.0, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def _bin(score: float) -> float:
+    return max(low for low in SCORE_BINS if score >= low)
+
+
+def calibration_rows(report: Report) -> list[tuple[float, float, int, int]]:
+    """Per score bin: the mean reported confidence, rewrites right (kind as labelled) and rewrites."""
+    bins: dict[float, list[tuple[float, bool]]] = defaultdict(list)
+    for o in report.outcomes:
+        if o.rewritten:
+            right = o.candidate.kind == o.finding["action"]
+            bins[_bin(o.finding.get("score", o.finding["confidence"]))].append((o.finding["confidence"], right))
+    return [(low, sum(c for c, _ in items) / len(items), sum(r for _, r in items), len(items))
+            for low, items in sorted(bins.items())]
+
+
+def format_calibration(rows: list[tuple[float, float, int, int]]) -> str:
+    lines = ["| score bin | rewrites | right | fraction right | mean reported confidence |", "| --- | ---: | ---: | ---: | ---: |"]
+    for low, mean, right, total in rows:
+        high = next((b for b in SCORE_BINS if b > low), 1.0)
+        lines.append(f"| {low:.2f}-{high:.2f} | {total} | {right} | {right / total:.2f} | {mean:.2f} |")
+    return "\n".join(lines)
+
+
+def write_calibration(rows: list[tuple[float, float, int, int]], path: Path = CALIBRATION) -> None:
+    """Smoothed fraction right per bin (one right and one wrong added), made non-decreasing."""
+    table: list[tuple[float, float]] = []
+    for low, _mean, right, total in rows:
+        value = (right + 1) / (total + 2)
+        while table and table[-1][1] > value:  # pool adjacent violators, weighted equally
+            value = (table.pop()[1] + value) / 2
+        table.append((low, round(value, 2)))
+    text = path.read_text()
+    start = text.index("TABLE: tuple")
+    end = text.index("\n", start)
+    path.write_text(text[:start] + f"TABLE: tuple[tuple[float, float], ...] = {tuple(table)!r}" + text[end:])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", type=Path, default=MANIFEST)
+    parser.add_argument("--manifest", type=Path, action="append",
+                        help="labelled rows to score (repeatable; default tests/realworld/manifest.tsv)")
+    parser.add_argument("--calibration", action="store_true", help="print the calibration table of rewrites")
+    parser.add_argument("--write-calibration", action="store_true",
+                        help="write the smoothed table into codemod/calibration.py (tuning rounds only)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where wheels are downloaded and unpacked")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--min-precision", type=float, default=0.0)
     parser.add_argument("--min-recall", type=float, default=0.0)
     args = parser.parse_args()
 
-    candidates = read_manifest(args.manifest)
+    candidates = [c for manifest in (args.manifest or [MANIFEST]) for c in read_manifest(manifest)]
     pins = {c.distribution: c.sha256 for c in candidates}
     roots = fetch_all(pins, args.cache)
     stale = stale_rows(candidates, roots)
@@ -256,6 +301,11 @@ def main() -> int:
     findings = {distribution: run_nnreg(root, args.jobs) for distribution, root in sorted(roots.items())}
     report = score(candidates, findings)
     print(format_report(report))
+    if args.calibration or args.write_calibration:
+        rows = calibration_rows(report)
+        print("\ncalibration (rewrites by evidence score):\n" + format_calibration(rows))
+        if args.write_calibration:
+            write_calibration(rows)
     failed = [f"{name} {value:.3f} < {floor}" for name, value, floor in
               (("precision", report.precision, args.min_precision), ("recall", report.recall, args.min_recall))
               if value < floor]
