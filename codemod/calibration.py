@@ -13,10 +13,12 @@ from __future__ import annotations
 import bisect
 
 # (lowest score of the bin, calibrated confidence); generated, see the module docstring
-TABLE: tuple[tuple[float, float], ...] = ((0.0, 0.5),)
+TABLE: tuple[tuple[float, float], ...] = ((0.6, 0.78), (0.8, 0.85))
 
 
 def calibrated(score: float) -> float:
-    """The calibrated confidence of a rewrite whose evidence scores ``score``."""
-    lows = [low for low, _ in TABLE]
-    return TABLE[max(0, bisect.bisect_right(lows, score) - 1)][1]
+    """The calibrated confidence of a rewrite whose evidence scores ``score``. Below the lowest bin
+    (conflicting evidence, which ``fix`` never rewrites by default) there is nothing to calibrate
+    against, and the score is returned as it is."""
+    index = bisect.bisect_right([low for low, _ in TABLE], score) - 1
+    return TABLE[index][1] if index >= 0 else score

@@ -19,7 +19,7 @@ from .calibration import calibrated
 from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
-from .tensors import ExprInfo, self_attribute
+from .tensors import ExprInfo, dotted, self_attribute
 
 TRAINABLE_NAME = re.compile(r"^(weight|bias|gamma|beta|embedding|embeddings|.+_(weight|bias|embedding|embeddings))$")
 CONSTANT_NAME = re.compile(
@@ -101,12 +101,28 @@ _MOVES = frozenset({"to", "cuda", "cpu", "type", "type_as", "float", "double", "
                     "detach", "clone"})
 
 
-def _moved_copy(assignment: Assignment, attribute: str) -> bool:
-    """``self.w = self.w.to(x.device)``: the same values moved or cast, not a new state."""
+_ARITHMETIC = frozenset({"add", "sub", "mul", "div", "true_divide", "pow", "lerp", "addcmul", "addcdiv", "clamp",
+                        "clip", "maximum", "minimum", "masked_fill", "scatter", "scatter_add", "index_add", "index_fill",
+                        "exp", "log", "sqrt", "neg", "abs", "sign", "cumsum", "mean", "sum"})
+
+
+def _computed_update(assignment: Assignment, attribute: str) -> bool:
+    """``self.decay = self.decay * 0.9``, ``self.n = torch.clamp(self.n + 1, max=k)``: a new value computed
+    from the old one. A move or cast of itself (``self.w.to(x.device)``) is the same state, and a call
+    of another function (``to_device(self.w)``) is not known to compute anything."""
     value = getattr(assignment.statement, "value", None)
     while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in _MOVES:
         value = value.func.value
-    return self_attribute(value, assignment.self_name) == attribute if value is not None else False
+    if value is None or self_attribute(value, assignment.self_name) == attribute:
+        return False
+    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)):
+        return True
+    if isinstance(value, cst.Call):
+        func = value.func
+        if isinstance(func, cst.Attribute) and not (dotted(func) or "").startswith("torch."):
+            return func.attr.value in _ARITHMETIC  # ``self.x.mul(0.9)``; ``.repeat()``/``.view()`` rearrange
+        return (dotted(func) or "").startswith("torch.")
+    return False
 
 
 def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts,
@@ -155,7 +171,7 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     mutations = [u for u in uses("mutation", "data-mutation", "data-assignment") if u.method not in facts.init_methods]
     updates = [a for a in facts.assignments if a.attribute == attribute and a.method not in facts.init_methods
                and a.info.kind in ("tensor", "possible") and attribute in {r.split(".")[0] for r in a.info.every_path_refs}
-               and not _moved_copy(a, attribute)]
+               and _computed_update(a, attribute)]
     if mutations:
         first = mutations[0]
         evidence.stateful = f"mutated in place in {first.method}() (line {first.line})"

@@ -269,10 +269,11 @@ def write_calibration(rows: list[tuple[float, float, int, int]], path: Path = CA
     """Smoothed fraction right per bin (one right and one wrong added), made non-decreasing."""
     table: list[tuple[float, float]] = []
     for low, _mean, right, total in rows:
-        value = (right + 1) / (total + 2)
+        value, start = (right + 1) / (total + 2), low
         while table and table[-1][1] > value:  # pool adjacent violators, weighted equally
-            value = (table.pop()[1] + value) / 2
-        table.append((low, round(value, 2)))
+            start, earlier = table.pop()
+            value = (earlier + value) / 2
+        table.append((start, round(value, 2)))
     text = path.read_text()
     start = text.index("TABLE: tuple")
     end = text.index("\n", start)
