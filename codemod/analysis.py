@@ -479,6 +479,12 @@ class _MethodScanner(cst.CSTVisitor):
             name = literal if isinstance(literal, str) else cst.Module([]).code_for_node(name_node)
             if isinstance(literal, str):
                 self._use(literal, "register-call", node)
+            else:  # ``for name in names: self.register_buffer(name, ...)``: any attribute may be one of them
+                prefix = ""  # ``f"part{i}"`` can only be a name starting with "part"
+                if isinstance(name_node, cst.FormattedString) and name_node.parts and isinstance(
+                        name_node.parts[0], cst.FormattedStringText):
+                    prefix = name_node.parts[0].value
+                self._use("*", "computed-registration", node, prefix)
             for arg in node.args[1:2]:
                 viewed = _viewed_attribute(arg.value, me)
                 if viewed and viewed != name:
@@ -563,6 +569,23 @@ class _MethodScanner(cst.CSTVisitor):
 def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:
     """Every ``X`` of ``self.X`` inside an expression."""
     return {found.attr.value for found in m.findall(node, m.Attribute(value=m.Name(me)))}  # type: ignore[union-attr]
+
+
+def _class_level_names(item: cst.CSTNode, facts: ClassFacts, positions: Mapping[cst.CSTNode, CodeRange]) -> None:
+    """``_buffer_names = ["utility", ...]`` in the class body: attributes that methods handle by name."""
+    if not isinstance(item, cst.SimpleStatementLine):
+        return
+    for statement in item.body:
+        value = getattr(statement, "value", None)
+        targets = [t.target for t in statement.targets] if isinstance(statement, cst.Assign) else (
+            [statement.target] if isinstance(statement, cst.AnnAssign) else [])
+        holder = next((t.value for t in targets if isinstance(t, cst.Name)), None)
+        if holder is None or not isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+            continue
+        for element in value.elements:
+            if isinstance(element.value, cst.SimpleString) and str(element.value.evaluated_value).isidentifier():
+                facts.uses.append(Use(str(element.value.evaluated_value), "by-name", "<class body>",
+                                      positions[element.value].start.line, detail=f"class attribute {holder}"))
 
 
 def _none_tested(test: cst.BaseExpression, me: str) -> frozenset[str]:
@@ -662,6 +685,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
     calls: dict[str, set[str]] = {}
     data_loaders: set[str] = set()
     for item in node.body.body:
+        _class_level_names(item, facts, positions)
         if not isinstance(item, cst.FunctionDef) or not _is_plain_method(item):
             continue
         self_name = _positional(item)[0].name.value

@@ -401,8 +401,12 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
         doubts.append("uninitialised memory (torch.empty / torch.Tensor(size)) that nothing fills: a placeholder, "
                       "not a value the module computes with")
     for use in facts.uses_of(attribute, "by-name")[:1]:
-        doubts.append(f"listed by name in {use.detail} ({use.method}(), line {use.line}): code that saves or "
+        where = use.method if use.method.startswith("<") else f"{use.method}()"
+        doubts.append(f"listed by name in {use.detail} ({where}, line {use.line}): code that saves or "
                       "moves attributes by name may manage it already")
+    for use in [u for u in facts.uses_of("*", "computed-registration") if attribute.startswith(u.detail)][:1]:
+        doubts.append(f"{use.method}() registers tensors under names computed at run time (line {use.line}): "
+                      "this attribute may be one of them")
     return doubts
 
 
@@ -478,6 +482,8 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
     read = [u for u in facts.uses_of(attribute, "read") if u.method in facts.forward_methods]
     if not (built_once or fitted) or not read:
         return None
+    if built_once and any(a.info.kind == "none" for a in assignments if a.method not in facts.init_methods):
+        return None  # set back to None later: a cache rebuilt per batch or episode, not a constant
     first = min(late, key=lambda a: (a.line, a.column))
     persistent = _persistent(options, stateful=not built_once)
     score = 0.8 if built_once else 0.75
@@ -494,13 +500,20 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
         refusals.append(f"looked up with {use.detail}() in {use.method}() (line {use.line}): declaring it would change "
                         "what that finds")
     status, action = "fixed", "buffer"
+    if not built_once:  # fit() or reset_noise()? nothing certain says which: report, do not rewrite
+        reasons.append("set by a method forward does not call: fitted state to register, or runtime state (per "
+                       "batch, per episode) to leave alone; nnreg cannot tell which")
+        if options.ambiguous == "buffer":
+            reasons.append("--ambiguous buffer chose buffer")
+        else:
+            status, action = "ambiguous", "skip"
     if refusals:
         status, action = "unsafe", "skip"
         reasons += [f"refused: {r}" for r in refusals]
-    elif options.keep_state_dict and persistent:
+    elif status == "fixed" and options.keep_state_dict and persistent:
         status, action = "unsafe", "skip"
         reasons.append("refused: it would change the state_dict keys, which --keep-state-dict forbids")
-    elif calibrated(score) < options.min_confidence:
+    elif status == "fixed" and calibrated(score) < options.min_confidence:
         status, action = "ambiguous", "skip"
         reasons.append(f"confidence {calibrated(score)} is below --min-confidence {options.min_confidence}")
     suppressed = [a.suppressed for a in late if a.suppressed is not None]
