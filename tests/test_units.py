@@ -129,7 +129,12 @@ def _classify(expression: str, **locals_: str):
     ("nn.Parameter(torch.ones(2))", "registered", None, None),
     ("helper(3)", "possible", None, None),
     ("x", "possible", None, None),
-    ("torch.ones(2).max()", "possible", None, None),
+    ("torch.ones(2).max()", "tensor", "float", "fill"),  # a full reduction: one 0-d tensor
+    ("torch.ones(2, 2).max(1)", "possible", None, None),  # values and indices, or a tensor: not typed
+    ("torch.max(torch.ones(2, 2), dim=1)", "possible", None, None),
+    ("torch.meshgrid(torch.arange(2), torch.arange(2))", "other", None, None),
+    ("torch.linalg.eigh(torch.eye(2))", "other", None, None),
+    ("torch.ones(4).chunk(2)", "other", None, None),
     ("None", "none", None, None),
     ("[torch.ones(2)]", "other", None, None),
 ])
@@ -139,6 +144,10 @@ def test_classification(expression: str, kind: str, dtype: str | None, init: str
 
 
 def test_classification_flags() -> None:
+    assert _classify("torch.ones(2).max()").rank0 == "yes"
+    assert _classify("nn.Parameter(torch.ones(2)).to(torch.float64)").lost_parameter == ".to()"
+    assert _classify("nn.Parameter(torch.ones(2)).requires_grad_(False)").kind == "registered"
+    assert _classify("torch.nn.init.normal_(torch.empty(2))").nn_init
     assert _classify("torch.zeros(2, requires_grad=True)").requires_grad is True
     assert _classify("torch.arange(3, device='cpu')").on_cpu
     assert _classify("torch.arange(3).cpu()").on_cpu
