@@ -205,7 +205,10 @@ class _MethodScanner(cst.CSTVisitor):
         self._truth_tested(node.test)
         if self.ifs and self.ifs[-1].node.orelse is node:  # an ``elif``: the outer body is done
             self._start_else(self.ifs[-1])
-        self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=_none_tested(node.test, self.scope.self_name)))
+        tested = _none_tested(node.test, self.scope.self_name)
+        for attribute in tested:
+            self._use(attribute, "unset-test", node.test)
+        self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=tested))
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
         self._truth_tested(node.test)

@@ -479,7 +479,9 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
         return None  # 0-d: works next to tensors on any device, like a number
     built_once = all(a.built_once for a in late)
     fitted = all(a.method not in facts.forward_methods for a in late)
-    read = [u for u in facts.uses_of(attribute, "read") if u.method in facts.forward_methods]
+    tests = {(u.method, u.line) for u in facts.uses_of(attribute, "unset-test")}
+    read = [u for u in facts.uses_of(attribute, "read") if u.method in facts.forward_methods
+            and (u.method, u.line) not in tests]  # ``if self.X is None`` alone uses nothing
     if not (built_once or fitted) or not read:
         return None
     if built_once and any(a.info.kind == "none" for a in assignments if a.method not in facts.init_methods):
