@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 
 # (lowest score of the bin, calibrated confidence); generated, see the module docstring
-TABLE: tuple[tuple[float, float], ...] = ((0.6, 0.78), (0.8, 0.85))
+TABLE: tuple[tuple[float, float], ...] = ((0.6, 0.8), (0.8, 0.85))
 
 
 def calibrated(score: float) -> float:
