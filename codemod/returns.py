@@ -15,7 +15,7 @@ import ast
 from dataclasses import dataclass
 
 from .imports import ImportTable, dotted_name
-from .torch_facts import TENSOR_TYPES, function_returns, method_returns
+from .torch_facts import TENSOR_TYPES, function_returns, method_gives
 
 _NOT_TREE = ("torch.", "numpy.", "math.", "builtins.", "typing.", "functools.", "itertools.", "collections.")
 
@@ -114,8 +114,7 @@ class _Body:
             needs.add(callee)
             return True
         if isinstance(call.func, ast.Attribute) and self.tensor(call.func.value, needs):
-            returns = method_returns(call.func.attr)
-            return returns == "tensor" or (returns == "tensor_or_tuple" and not call.args and not call.keywords)
+            return method_gives(call.func.attr, bool(call.args or call.keywords)) == "tensor"
         return False
 
 

@@ -16,7 +16,7 @@ import libcst as cst
 from .imports import ImportTable
 from .torch_facts import (BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS,
                        INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM,
-                       TENSOR_SUBMODULES, VARIABLE, function_returns, is_module_constructor, method_returns)
+                       TENSOR_SUBMODULES, VARIABLE, function_returns, is_module_constructor, method_gives)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
@@ -449,9 +449,7 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     if not receiver.is_tensor:
         arguments = _refs_of_args(call, scope)
         return replace(POSSIBLE, refs=receiver.refs | arguments, anchors=receiver.every_path_refs | arguments)
-    returns = method_returns(method)
-    if returns in ("tensor_or_tuple", "tensor_or_other"):
-        returns = "tensor" if (not call.args) == (method in FULL_REDUCTIONS) else None
+    returns = method_gives(method, bool(call.args))
     if returns in ("not_tensor", "tuple"):
         return ExprInfo("other", source=f".{method}()")
     if returns != "tensor":

@@ -103,6 +103,17 @@ def method_returns(method: str) -> Returns | None:
     return METHOD_RETURNS.get(method)
 
 
+def method_gives(method: str, has_arguments: bool) -> Returns | None:
+    """What ``tensor.method(...)`` gives for this call, as far as certain: ``x.max()`` is one tensor and
+    ``x.max(1)`` may be a tuple; ``x.type(torch.float)`` is a tensor and ``x.type()`` a string."""
+    returns = method_returns(method)
+    if returns == "tensor_or_tuple":
+        return "tensor" if not has_arguments and method in FULL_REDUCTIONS else None
+    if returns == "tensor_or_other":
+        return "tensor" if has_arguments else None
+    return returns
+
+
 def returns_tensor(qualified: str) -> bool:
     """Does calling ``qualified`` give one tensor whatever the arguments (tuples never count)?"""
     return function_returns(qualified) == "tensor"
