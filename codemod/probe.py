@@ -89,7 +89,8 @@ def _digest(value: Any, torch: Any) -> str | None:
     if tensor is None:
         return None
     data = tensor.detach().cpu().contiguous()
-    return hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode() + data.view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+    raw = bytes(data.view(-1).view(torch.uint8).tolist())  # no NumPy: it is not a dependency of the probe
+    return hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode() + raw).hexdigest()
 
 
 def _unregistered(module: Any, torch: Any) -> dict[str, Any]:
