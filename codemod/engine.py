@@ -73,7 +73,7 @@ def _parse(source: Source) -> tuple[FileSummary | None, str | None]:
 def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
     """Stage 1's verdict: only a module class that may assign a tensor to ``self`` can hold a finding."""
     return any(index.is_module_class(c) and (c.may_hold_tensor or any(
-        index.call_returns_tensor(c, callee) for callee in sorted(c.tree_calls))) for c in summary.classes.values())
+        index.call_returns_tensor(c, callee) for callee in sorted(c.tensor_sources))) for c in summary.classes.values())
 
 
 def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:

@@ -248,16 +248,39 @@ def local_bindings(function: ast.FunctionDef | ast.AsyncFunctionDef, table: Impo
     """Names a function binds itself: its imports and aliases (by target) and every other local (None).
 
     A function's locals are decided for the whole body, so a name bound anywhere in it hides the
-    module's binding everywhere in it; an import or alias of the function wins over the module's."""
+    module's binding everywhere in it; an import or alias of the function wins over the module's.
+    One walk of the function's own scope (nested functions, classes, lambdas and comprehensions have
+    scopes of their own and are not entered)."""
     scope = _ScopeBindings(table.module, table.is_package, own_names=False)
     scope.resolved = dict(table.bindings)
     arguments = function.args
     for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
         if arg is not None:
             scope._bind(arg.arg, None)
-    for statement in function.body:
-        scope.visit(statement)
-    declared_global = {n for node in ast.walk(function) if isinstance(node, ast.Global) for n in node.names}
+    declared_global: set[str] = set()
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            scope._bind(node.name, None)
+            pending.extend(node.decorator_list)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared_global.update(node.names)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            scope.visit(node)
+        elif isinstance(node, ast.Assign):
+            alias = scope._alias(node.value)
+            for target in node.targets:
+                for name in _bound_names(target):
+                    scope._bind(name, alias if isinstance(target, ast.Name) else None)
+            pending.append(node.value)
+        elif isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                scope._bind(node.id, None)
+        elif not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            if isinstance(node, ast.ExceptHandler) and node.name:
+                scope._bind(node.name, None)
+            pending.extend(ast.iter_child_nodes(node))
     targets: dict[str, set[str | None]] = {}
     for name, target, _ in scope.events:
         if name not in declared_global:

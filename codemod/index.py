@@ -73,6 +73,8 @@ class ClassSummary:
     # per method: names it binds itself that change what module names mean (imports, aliases, shadows)
     local_bindings: dict[str, dict[str, str | None]] = field(default_factory=dict)
     tree_calls: frozenset[str] = frozenset()  # functions of the tree its methods call (``self.m``: methods)
+    # tree functions whose returns decide whether it can hold a tensor at all (see ``may_hold_tensor``)
+    tensor_sources: frozenset[str] = frozenset()
 
     @property
     def qualified(self) -> str:
@@ -93,7 +95,8 @@ class FileSummary:
                 "bindings": self.imports.bindings, "star_sources": self.imports.star_sources,
                 "shadowed": sorted(self.imports.shadowed), "is_package": self.imports.is_package,
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
-                             "buffers": sorted(c.buffers), "reads": sorted(c.reads), "tree_calls": sorted(c.tree_calls)}
+                             "buffers": sorted(c.buffers), "reads": sorted(c.reads), "tree_calls": sorted(c.tree_calls),
+                "tensor_sources": sorted(c.tensor_sources)}
                             for c in self.classes.values()],
                 "functions": {name: [list(f.needs), f.source] for name, f in self.functions.items()}}
 
@@ -104,7 +107,8 @@ class FileSummary:
         classes = {c["qualname"]: ClassSummary(**{**c, "bases": tuple(c["bases"]), "members": frozenset(c["members"]),
                                                   "parameters": frozenset(c["parameters"]),
                                                   "buffers": frozenset(c["buffers"]), "reads": frozenset(c["reads"]),
-                                                  "tree_calls": frozenset(c["tree_calls"])})
+                                                  "tree_calls": frozenset(c["tree_calls"]),
+                                                  "tensor_sources": frozenset(c["tensor_sources"])})
                    for c in data["classes"]}
         functions = {name: ReturnFact(tuple(needs), source) for name, (needs, source) in data["functions"].items()}
         return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes,
@@ -183,9 +187,10 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
         elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None:
             members.add(item.target.id)  # a bare ``x: Tensor`` annotation creates no class attribute
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
+    holds, sources = may_hold_tensor(scans)
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
-                        may_hold_tensor=may_hold_tensor(scans), reads=frozenset(reads),
+                        may_hold_tensor=holds, tensor_sources=sources, reads=frozenset(reads),
                         local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves)
 
 
@@ -313,7 +318,7 @@ class ClassIndex:
     def call_returns_tensor(self, cls: ClassSummary | None, callee: str) -> str | None:
         """Why calling ``callee`` (a tree function, or ``self.m`` for a method of ``cls``'s instances)
         gives a tensor, or None. Dependencies are followed across files; a cycle gives None."""
-        key = (cls.qualified if cls else "", callee)
+        key = (cls.qualified if cls and callee.startswith("self.") else "", callee)  # only methods depend on the class
         if key in self._returns:
             return self._returns[key]
         self._returns[key] = None  # guards against recursion

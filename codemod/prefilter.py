@@ -24,7 +24,9 @@ _MAY_BE_TENSOR = frozenset({"tensor", "tensor_or_tuple", "tensor_or_other"})
 class _Taint:
     """Names and attributes that may hold tensors, grown to a fixed point over the class."""
 
-    def __init__(self, scans: list[MethodScan]) -> None:
+    def __init__(self, scans: list[MethodScan], assume_tree: bool = False) -> None:
+        self.assume_tree = assume_tree  # take every call of a tree function for a tensor, and record it
+        self.tree_calls: set[str] = set()
         self.attributes: set[str] = set()
         self.modules: set[str] = set()
         self.locals: dict[str, set[str]] = {s.method.name: _tensor_arguments(s) for s in scans}
@@ -35,6 +37,10 @@ class _Taint:
         if node is None:
             return False
         if isinstance(node, ast.Call):
+            callee = tree_callee(node, imports, me)
+            if callee is not None:
+                self.tree_calls.add(callee)
+                return self.assume_tree
             qualified = imports.resolve(dotted_name(node.func))
             if qualified:  # registered tensors count: expressions on them are tensors too
                 return function_returns(qualified) in _MAY_BE_TENSOR or qualified in _REGISTERED
@@ -133,10 +139,19 @@ def _tensor_arguments(scan: MethodScan) -> set[str]:
             if arg.annotation is not None and scan.imports.resolve(dotted_name(arg.annotation)) in TENSOR_TYPES}
 
 
-def may_hold_tensor(scans: list[MethodScan]) -> bool:
-    """True when some method assigns ``self.X`` (directly, in a tuple, chained or by ``setattr``) a
-    value that could be a tensor."""
-    taint = _Taint(scans)
+def may_hold_tensor(scans: list[MethodScan]) -> tuple[bool, frozenset[str]]:
+    """Can some method assign ``self.X`` (directly, in a tuple, chained or by ``setattr``) a tensor?
+
+    Returns (yes by torch facts alone, the tree functions whose returns decide it otherwise): a class
+    that could hold a tensor only if some function of the tree returns one records those functions,
+    and the class index answers once every file is known."""
+    if _assigns_tensor(_Taint(scans)):
+        return True, frozenset()
+    loose = _Taint(scans, assume_tree=True)
+    return False, frozenset(loose.tree_calls) if _assigns_tensor(loose) else frozenset()
+
+
+def _assigns_tensor(taint: _Taint) -> bool:
     for method, me, target, value in taint.assignments:
         if (_self_attribute(target, me) and isinstance(value, ast.Call)
                 and is_module_constructor(taint.tables[method.name].resolve(dotted_name(value.func)) or "")):

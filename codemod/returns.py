@@ -38,6 +38,8 @@ def tree_callee(call: ast.Call, imports: ImportTable, me: str | None) -> str | N
     qualified = imports.resolve(dotted_name(func))
     if qualified is None or qualified.startswith(_NOT_TREE) or "." not in qualified:
         return None
+    if qualified.rsplit(".", 1)[-1][:1].isupper():
+        return None  # a class (CapWords by PEP 8): calling it builds an instance, not a tensor
     return qualified
 
 
