@@ -24,9 +24,7 @@ _MAY_BE_TENSOR = frozenset({"tensor", "tensor_or_tuple", "tensor_or_other"})
 class _Taint:
     """Names and attributes that may hold tensors, grown to a fixed point over the class."""
 
-    def __init__(self, scans: list[MethodScan], assume_tree: bool = False) -> None:
-        self.assume_tree = assume_tree  # take every call of a tree function for a tensor, and record it
-        self.tree_calls: set[str] = set()
+    def __init__(self, scans: list[MethodScan]) -> None:
         self.attributes: set[str] = set()
         self.modules: set[str] = set()
         self.locals: dict[str, set[str]] = {s.method.name: _tensor_arguments(s) for s in scans}
@@ -37,10 +35,6 @@ class _Taint:
         if node is None:
             return False
         if isinstance(node, ast.Call):
-            callee = tree_callee(node, imports, me)
-            if callee is not None:
-                self.tree_calls.add(callee)
-                return self.assume_tree
             qualified = imports.resolve(dotted_name(node.func))
             if qualified:  # registered tensors count: expressions on them are tensors too
                 return function_returns(qualified) in _MAY_BE_TENSOR or qualified in _REGISTERED
@@ -142,13 +136,48 @@ def _tensor_arguments(scan: MethodScan) -> set[str]:
 def may_hold_tensor(scans: list[MethodScan]) -> tuple[bool, frozenset[str]]:
     """Can some method assign ``self.X`` (directly, in a tuple, chained or by ``setattr``) a tensor?
 
-    Returns (yes by torch facts alone, the tree functions whose returns decide it otherwise): a class
-    that could hold a tensor only if some function of the tree returns one records those functions,
-    and the class index answers once every file is known."""
+    Returns (yes by torch facts alone, the tree functions whose returns decide it otherwise): the
+    functions called where a value reaches ``self.X`` in the same method (through arithmetic,
+    indexing, methods, conditionals and locals), which is how the classifier types them; the class
+    index answers once every file is known."""
     if _assigns_tensor(_Taint(scans)):
         return True, frozenset()
-    loose = _Taint(scans, assume_tree=True)
-    return False, frozenset(loose.tree_calls) if _assigns_tensor(loose) else frozenset()
+    sources: set[str] = set()
+    for scan in scans:
+        values: dict[str, list[ast.expr]] = {}
+        for _method, _me, target, value in scan.assignments:
+            if isinstance(target, ast.Name):
+                values.setdefault(target.id, []).append(value)
+        for _method, me, target, value in scan.assignments:
+            if _self_attribute(target, me):
+                sources |= _value_callees(value, values, scan.imports, me, set())
+    return False, frozenset(sources)
+
+
+def _value_callees(node: ast.expr, values: dict[str, list[ast.expr]], imports: ImportTable, me: str,
+                   seen: set[str]) -> set[str]:
+    """Tree functions whose result can become ``node``'s value."""
+    if isinstance(node, ast.Call):
+        callee = tree_callee(node, imports, me)
+        found = {callee} if callee else set()
+        if isinstance(node.func, ast.Attribute):
+            found |= _value_callees(node.func.value, values, imports, me, seen)
+        return found
+    if isinstance(node, ast.Name):
+        if node.id in seen:
+            return set()
+        seen.add(node.id)
+        return {c for v in values.get(node.id, []) for c in _value_callees(v, values, imports, me, seen)}
+    children: list[ast.expr] = []
+    if isinstance(node, ast.BinOp):
+        children = [node.left, node.right]
+    elif isinstance(node, ast.IfExp):
+        children = [node.body, node.orelse]
+    elif isinstance(node, (ast.Subscript, ast.Attribute, ast.Starred)):
+        children = [node.value]
+    elif isinstance(node, ast.UnaryOp):
+        children = [node.operand]
+    return {c for child in children for c in _value_callees(child, values, imports, me, seen)}
 
 
 def _assigns_tensor(taint: _Taint) -> bool:
