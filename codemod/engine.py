@@ -57,8 +57,12 @@ def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _L
     cached = cache.get("summary", key) if cache else None
     if cached is None:
         return _Loaded(result, source, summary_key=key if cache else None)
+    try:
+        summary = FileSummary.from_json(cached["summary"]) if cached["summary"] else None
+    except (KeyError, TypeError, ValueError):  # written by another build of this version: recompute
+        return _Loaded(result, source, summary_key=key if cache else None)
     result.error = cached["error"]
-    return _Loaded(result, source, FileSummary.from_json(cached["summary"]) if cached["summary"] else None)
+    return _Loaded(result, source, summary)
 
 
 def _parse(source: Source) -> tuple[FileSummary | None, str | None]:
