@@ -136,3 +136,23 @@ def test_real_world_accuracy_meets_the_ci_floor() -> None:
                              "--min-recall", "0.85"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "precision of rewrites:" in result.stdout
+
+
+def test_calibration_is_smoothed_and_never_decreases(tmp_path: Path) -> None:
+    target = tmp_path / "calibration.py"
+    target.write_text('TABLE: tuple[tuple[float, float], ...] = ((0.0, 0.5),)\n')
+    evaluate.write_calibration([(0.6, 0.6, 8, 8), (0.7, 0.7, 1, 4), (0.8, 0.8, 9, 10)], target)
+    namespace: dict = {}
+    exec(target.read_text(), namespace)  # noqa: S102 - the file this test just wrote
+    table = namespace["TABLE"]
+    assert [low for low, _ in table] == [0.6, 0.8]  # 0.7's dip is pooled into the bin below
+    assert table[0][1] == round(((8 + 1) / 10 + (1 + 1) / 6) / 2, 2) and table[1][1] == round(10 / 12, 2)
+
+
+def test_calibrated_confidence_reads_the_table() -> None:
+    from codemod.calibration import TABLE, calibrated
+
+    lows = [low for low, _ in TABLE]
+    assert calibrated(lows[0] - 0.05) == lows[0] - 0.05  # below every bin: nothing to calibrate against
+    values = [calibrated(score / 100) for score in range(int(lows[0] * 100), 100)]
+    assert values == sorted(values) and all(0 < v <= 1 for v in values)
