@@ -64,6 +64,9 @@ def test_new_rounds_are_blind_rounds_of_their_own() -> None:
     assert not wheels["round3"] & wheels["round4"] and not (wheels["round3"] | wheels["round4"]) & tuning
     names = {d.split("==")[0].lower() for d in wheels["round3"] | wheels["round4"]}
     assert not names & {r.lower() for r in RESERVED}
+    next_round = {c.distribution for c in evaluate.read_manifest(evaluate.MANIFEST.with_name("round5.tsv"))}
+    assert not next_round & (wheels["round3"] | wheels["round4"] | tuning)
+    assert not {d.split("==")[0].lower() for d in next_round} & {r.lower() for r in RESERVED}
 
 
 def test_held_out_rows_are_well_formed_and_apart_from_the_manifest() -> None:
