@@ -15,7 +15,7 @@ import ast
 from dataclasses import dataclass
 
 from .imports import ImportTable, dotted_name
-from .torch_facts import TENSOR_TYPES, function_returns, method_gives
+from .torch_facts import TENSOR_TYPES, function_gives, method_gives
 
 _NOT_TREE = ("torch.", "numpy.", "math.", "builtins.", "typing.", "functools.", "itertools.", "collections.")
 
@@ -107,10 +107,7 @@ class _Body:
     def _call(self, call: ast.Call, needs: set[str]) -> bool:
         qualified = self.imports.resolve(dotted_name(call.func))
         if qualified is not None and qualified.startswith("torch."):
-            returns = function_returns(qualified)
-            if returns == "tensor_or_tuple" and len(call.args) == 1 and not call.keywords:
-                return True
-            return returns == "tensor"
+            return function_gives(qualified, len(call.args), bool(call.keywords)) == "tensor"
         callee = tree_callee(call, self.imports, self.me)
         if callee is not None:
             needs.add(callee)

@@ -16,7 +16,7 @@ import libcst as cst
 from .imports import ImportTable
 from .torch_facts import (BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS,
                        INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM,
-                       TENSOR_SUBMODULES, VARIABLE, function_returns, is_module_constructor, method_gives)
+                       TENSOR_SUBMODULES, VARIABLE, function_gives, is_module_constructor, method_gives)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
@@ -295,7 +295,7 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
     source = f"torch.{name}"
     args = _Arguments.of(call, scope)
     refs = args.refs
-    returns = _one_tensor_or_not(function_returns(source), call, args)
+    returns = function_gives(source, len(args.positional), any(a.keyword is not None for a in call.args))
     if returns != "tensor":
         return ExprInfo("other", source=source, refs=refs) if returns in ("tuple", "not_tensor") else replace(
             POSSIBLE, refs=refs)
@@ -329,14 +329,6 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
     elementwise = args.only if short in ELEMENTWISE else None
     vector = short in ("arange", "linspace", "logspace", "randperm") or bool(elementwise and elementwise.vector)
     return _call_options(call, scope, replace(info, rank0=_result_rank0(short, call, args, info), vector=vector))
-
-
-def _one_tensor_or_not(returns: str | None, call: cst.Call, args: _Arguments) -> str | None:
-    """``torch.max(x)`` is one tensor, ``torch.max(x, 1)`` a tuple: with a single positional
-    argument and no ``dim=``, a tensor-or-tuple function reduces to one tensor."""
-    if returns == "tensor_or_tuple" and args.only is not None and keyword_argument(call, "dim") is None:
-        return "tensor"
-    return returns
 
 
 def _result_rank0(short: str, call: cst.Call, args: _Arguments, info: ExprInfo) -> Rank0 | None:

@@ -103,6 +103,15 @@ def method_returns(method: str) -> Returns | None:
     return METHOD_RETURNS.get(method)
 
 
+def function_gives(qualified: str, positional: int, keywords: bool) -> Returns | None:
+    """What calling ``qualified`` gives for this call, as far as certain: ``torch.max(x)`` is one tensor,
+    while ``torch.max(x, 1)`` and ``torch.unique(x, return_counts=True)`` may be tuples."""
+    returns = function_returns(qualified)
+    if returns == "tensor_or_tuple":
+        return "tensor" if positional == 1 and not keywords else None
+    return returns
+
+
 def method_gives(method: str, has_arguments: bool) -> Returns | None:
     """What ``tensor.method(...)`` gives for this call, as far as certain: ``x.max()`` is one tensor and
     ``x.max(1)`` may be a tuple; ``x.type(torch.float)`` is a tensor and ``x.type()`` a string."""
@@ -114,6 +123,3 @@ def method_gives(method: str, has_arguments: bool) -> Returns | None:
     return returns
 
 
-def returns_tensor(qualified: str) -> bool:
-    """Does calling ``qualified`` give one tensor whatever the arguments (tuples never count)?"""
-    return function_returns(qualified) == "tensor"

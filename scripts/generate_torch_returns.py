@@ -52,7 +52,7 @@ PYTHON_METHODS: dict[str, str] = {
     "cdouble": "tensor", "type_as": "tensor", "view_as": "tensor", "expand_as": "tensor", "reshape_as": "tensor",
     "new_tensor": "tensor", "new_zeros": "tensor", "new_ones": "tensor", "new_full": "tensor", "new_empty": "tensor",
     "clone": "tensor", "detach": "tensor", "contiguous": "tensor", "requires_grad_": "tensor", "share_memory_": "tensor",
-    "pin_memory": "tensor", "tolist_": "not_tensor",
+    "pin_memory": "tensor",
 }
 
 
