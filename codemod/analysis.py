@@ -72,6 +72,7 @@ class Assignment:
     branch: tuple[tuple[int, int], ...] = ()  # (id of each enclosing ``if``, 0 body / 1 else)
     says_trainable: bool = False  # its comment, the comment above it or its method's docstring says so
     built_once: bool = False  # inside ``if self.X is None:``: the first call builds it, later ones keep it
+    updates_itself: bool = False  # a new value computed from the old one on every path (``self.n = self.n + 1``)
 
     def excludes(self, other: Assignment | Use) -> bool:
         """True when the two sit in different branches of one ``if``: at most one of them runs."""
@@ -387,7 +388,9 @@ class _MethodScanner(cst.CSTVisitor):
                 before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
                 suppressed=suppression_codes(self.lines, start.start.line, start.end.line), branch=self._branch(),
                 says_trainable=self._says_trainable(start.start.line, start.end.line),
-                built_once=any(attribute in f.none_tested for f in self.ifs if f.body is None)))
+                built_once=any(attribute in f.none_tested for f in self.ifs if f.body is None),
+                updates_itself=info.kind in ("tensor", "possible") and attribute in heads(info.every_path_refs)
+                and _computed_update(getattr(statement, "value", None), me, attribute)))
         elif isinstance(target, cst.Name):
             self._bind_local(target.value, info if shape == "plain" else POSSIBLE)
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -572,6 +575,38 @@ class _MethodScanner(cst.CSTVisitor):
 def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:
     """Every ``X`` of ``self.X`` inside an expression."""
     return {found.attr.value for found in m.findall(node, m.Attribute(value=m.Name(me)))}  # type: ignore[union-attr]
+
+
+_MOVES = frozenset({"to", "cuda", "cpu", "type", "type_as", "float", "double", "half", "bfloat16", "contiguous",
+                    "detach", "clone"})
+
+
+_ARITHMETIC = frozenset({"add", "sub", "mul", "div", "true_divide", "pow", "lerp", "addcmul", "addcdiv", "clamp",
+                        "clip", "maximum", "minimum", "masked_fill", "scatter", "scatter_add", "index_add", "index_fill",
+                        "exp", "log", "sqrt", "neg", "abs", "sign", "cumsum", "mean", "sum"})
+
+
+def _computed_update(value: cst.BaseExpression | None, me: str, attribute: str) -> bool:
+    """``self.decay = self.decay * 0.9``, ``self.n = torch.clamp(self.n + 1, max=k)``: the shape of a new
+    value computed from the old one. A move or cast of itself (``self.w.to(x.device)``) is the same
+    state, and a call of another function (``to_device(self.w)``) is not known to compute anything."""
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in _MOVES:
+        value = value.func.value
+    if value is None or self_attribute(value, me) == attribute:
+        return False
+    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)):
+        return True
+    if isinstance(value, cst.Call):
+        func = value.func
+        if isinstance(func, cst.Attribute) and not (dotted(func) or "").startswith("torch."):
+            return func.attr.value in _ARITHMETIC  # ``self.x.mul(0.9)``; ``.repeat()``/``.view()`` rearrange
+        return (dotted(func) or "").startswith("torch.")
+    return False
+
+
+def heads(refs: frozenset[str]) -> set[str]:
+    """The attributes read: ``w`` for ``self.w`` and ``self.w.data``."""
+    return {ref.split(".")[0] for ref in refs}
 
 
 def _class_level_names(item: cst.CSTNode, facts: ClassFacts, positions: Mapping[cst.CSTNode, CodeRange]) -> None:

@@ -12,14 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
-import libcst as cst
-
-from .analysis import Assignment, ClassFacts, Use
+from .analysis import Assignment, ClassFacts, Use, heads
 from .calibration import calibrated
 from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
-from .tensors import ExprInfo, dotted, self_attribute
+from .tensors import ExprInfo
 
 TRAINABLE_NAME = re.compile(r"^(weight|bias|gamma|beta|embedding|embeddings|.+_(weight|bias|embedding|embeddings))$")
 CONSTANT_NAME = re.compile(
@@ -97,34 +95,6 @@ def _layer_intent(attribute: str, tensors: list[Assignment], facts: ClassFacts,
     return [], False
 
 
-_MOVES = frozenset({"to", "cuda", "cpu", "type", "type_as", "float", "double", "half", "bfloat16", "contiguous",
-                    "detach", "clone"})
-
-
-_ARITHMETIC = frozenset({"add", "sub", "mul", "div", "true_divide", "pow", "lerp", "addcmul", "addcdiv", "clamp",
-                        "clip", "maximum", "minimum", "masked_fill", "scatter", "scatter_add", "index_add", "index_fill",
-                        "exp", "log", "sqrt", "neg", "abs", "sign", "cumsum", "mean", "sum"})
-
-
-def _computed_update(assignment: Assignment, attribute: str) -> bool:
-    """``self.decay = self.decay * 0.9``, ``self.n = torch.clamp(self.n + 1, max=k)``: a new value computed
-    from the old one. A move or cast of itself (``self.w.to(x.device)``) is the same state, and a call
-    of another function (``to_device(self.w)``) is not known to compute anything."""
-    value = getattr(assignment.statement, "value", None)
-    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in _MOVES:
-        value = value.func.value
-    if value is None or self_attribute(value, assignment.self_name) == attribute:
-        return False
-    if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)):
-        return True
-    if isinstance(value, cst.Call):
-        func = value.func
-        if isinstance(func, cst.Attribute) and not (dotted(func) or "").startswith("torch."):
-            return func.attr.value in _ARITHMETIC  # ``self.x.mul(0.9)``; ``.repeat()``/``.view()`` rearrange
-        return (dotted(func) or "").startswith("torch.")
-    return False
-
-
 def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts,
                     siblings: frozenset[str] = frozenset()) -> Evidence:
     evidence = Evidence(parameter=[], buffer=[])
@@ -169,9 +139,8 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     if CONSTANT_NAME.match(attribute):
         evidence.buffer.append((f"constant-like name '{attribute}'", 0.7))
     mutations = [u for u in uses("mutation", "data-mutation", "data-assignment") if u.method not in facts.init_methods]
-    updates = [a for a in facts.assignments if a.attribute == attribute and a.method not in facts.init_methods
-               and a.info.kind in ("tensor", "possible") and attribute in {r.split(".")[0] for r in a.info.every_path_refs}
-               and _computed_update(a, attribute)]
+    updates = [a for a in facts.assignments
+               if a.attribute == attribute and a.method not in facts.init_methods and a.updates_itself]
     if mutations:
         first = mutations[0]
         evidence.stateful = f"mutated in place in {first.method}() (line {first.line})"
@@ -327,7 +296,7 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
 
 def _derived_from_itself(attribute: str, assignment: Assignment) -> bool:
     """``self.t = self.t.to(device)``: a new value computed from the tensor itself."""
-    return attribute in {ref.split(".")[0] for ref in assignment.info.refs}
+    return attribute in heads(assignment.info.refs)
 
 
 def _warnings(attribute: str, action: str, persistent: bool, stateful: bool, tensors: list[Assignment]) -> list[str]:
@@ -392,8 +361,7 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
         doubts.append("may be a 0-d tensor (built from an argument that accepts a Python number or defaults to a 0-d tensor): a 0-d "
                       "CPU tensor works next to tensors on any device, so registering may change nothing")
     for a in assignments:
-        if a.method not in facts.init_methods and attribute not in {
-                ref.split(".")[0] for ref in a.info.every_path_refs}:
+        if a.method not in facts.init_methods and attribute not in heads(a.info.every_path_refs):
             doubts.append(f"runtime state: {a.method}() replaces it with a new value (line {a.line})")
             break
     filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)
