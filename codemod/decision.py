@@ -432,6 +432,24 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
     return findings
 
 
+def _settle(status: str, action: str, code: str, confidence: float, changes_state_dict: bool, refusals: list[str],
+            assignments: list[Assignment], options: Options, refuted: str | None = None) -> tuple[str, str, list[str]]:
+    """The last word on a finding, first match wins: refuted by the probe, suppressed by a comment on
+    its line, refused as unsafe, below ``--min-confidence``, or forbidden by ``--keep-state-dict``.
+    Returns the status, the action and the reasons to add."""
+    if refuted:
+        return "unconfirmed", "skip", [refuted]
+    if any(not codes or code in codes for codes in (a.suppressed for a in assignments if a.suppressed is not None)):
+        return "suppressed", "skip", ["suppressed by a comment on the line"]
+    if refusals:
+        return "unsafe", "skip", [f"refused: {r}" for r in refusals]
+    if status == "fixed" and confidence < options.min_confidence:
+        return "ambiguous", "skip", [f"confidence {confidence} is below --min-confidence {options.min_confidence}"]
+    if status == "fixed" and options.keep_state_dict and changes_state_dict:
+        return "unsafe", "skip", ["refused: it would change the state_dict keys, which --keep-state-dict forbids"]
+    return status, action, []
+
+
 def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView, options: Options,
                 path: str) -> Finding | None:
     """A tensor first assigned outside ``__init__``: a constant built once behind ``if self.X is None``,
@@ -457,6 +475,7 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
     first = min(late, key=lambda a: (a.line, a.column))
     persistent = _persistent(options, stateful=not built_once)
     score = 0.8 if built_once else 0.75
+    confidence = calibrated(score)
     if built_once:
         reasons = [f"built once in {first.method}() (line {first.line}) behind a test that it is unset, and read by "
                    f"forward: declared in __init__ as a buffer holding None, later assignments fill it"]
@@ -477,19 +496,8 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
             reasons.append("--ambiguous buffer chose buffer")
         else:
             status, action = "ambiguous", "skip"
-    if refusals:
-        status, action = "unsafe", "skip"
-        reasons += [f"refused: {r}" for r in refusals]
-    elif status == "fixed" and options.keep_state_dict and persistent:
-        status, action = "unsafe", "skip"
-        reasons.append("refused: it would change the state_dict keys, which --keep-state-dict forbids")
-    elif status == "fixed" and calibrated(score) < options.min_confidence:
-        status, action = "ambiguous", "skip"
-        reasons.append(f"confidence {calibrated(score)} is below --min-confidence {options.min_confidence}")
-    suppressed = [a.suppressed for a in late if a.suppressed is not None]
-    if any(not codes or "NR002" in codes for codes in suppressed):
-        status, action = "suppressed", "skip"
-        reasons.append("suppressed by a comment on the line")
+    status, action, last_word = _settle(status, action, "NR002", confidence, persistent, refusals, late, options)
+    reasons += last_word
     reasons += _warnings(attribute, "buffer", persistent, not built_once, late)
     class_name = facts.summary.qualname.rsplit(".", 1)[-1]
     edits: list[Edit] = []
@@ -499,8 +507,7 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
             Edit(line, attribute, class_name, me, "declare", persistent)]  # type: ignore[arg-type]
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code="NR002", action=action, persistent=persistent,  # type: ignore[arg-type]
-                   confidence=calibrated(score), status=status, reasons=reasons, edits=edits,  # type: ignore[arg-type]
-                   score=score)
+                   confidence=confidence, status=status, reasons=reasons, edits=edits, score=score)  # type: ignore[arg-type]
 
 
 def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]) -> tuple[str | None, list[str]]:
@@ -551,22 +558,9 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
         status, action = "ambiguous", "skip"
         reasons.extend(doubts)
     reasons.extend(runtime_notes)
-    suppressed = [a.suppressed for a in tensors if a.suppressed is not None]
-    if refuted:
-        status, action = "unconfirmed", "skip"
-        reasons.append(refuted)
-    elif any(not codes or code in codes for codes in suppressed):
-        status, action = "suppressed", "skip"
-        reasons.append("suppressed by a comment on the line")
-    elif refusals:
-        status, action = "unsafe", "skip"
-        reasons.extend(f"refused: {r}" for r in refusals)
-    elif status == "fixed" and confidence < options.min_confidence:
-        status, action = "ambiguous", "skip"
-        reasons.append(f"confidence {confidence} is below --min-confidence {options.min_confidence}")
-    elif status == "fixed" and options.keep_state_dict and (action == "parameter" or persistent):
-        status, action = "unsafe", "skip"
-        reasons.append("refused: it would change the state_dict keys, which --keep-state-dict forbids")
+    status, action, last_word = _settle(status, action, code, confidence, action == "parameter" or bool(persistent),
+                                        refusals, tensors, options, refuted)
+    reasons.extend(last_word)
     reasons.extend(_warnings(attribute, effective, bool(persistent), stateful, tensors))
     first = min(tensors, key=lambda a: (a.line, a.column))
     edits: list[Edit] = []

@@ -155,7 +155,9 @@ def _registered_names(scan: MethodScan, imports: ImportTable) -> tuple[set[str],
     return params, buffers
 
 
-def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) -> ClassSummary:
+def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable,
+                     functions: dict[str, ReturnFact]) -> ClassSummary:
+    """The class's summary; how its methods return tensors goes into ``functions`` (``Class.method``)."""
     members: set[str] = set()
     params: set[str] = set()
     buffers: set[str] = set()
@@ -173,6 +175,10 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable) ->
                 locals_[item.name] = local
             scan = scan_method(item, imports.overlay(local))
             if scan is not None:
+                me = None if "staticmethod" in {dotted_name(d) for d in item.decorator_list} else scan.me
+                fact = return_fact(item, scan.imports, me) if "<locals>" not in qualname else None
+                if fact is not None:
+                    functions[f"{qualname}.{item.name}"] = fact
                 scans.append(scan)
                 tree_calls |= scan.tree_calls
                 if item.name != "__init__":
@@ -210,24 +216,6 @@ def nested_statements(node: ast.stmt) -> list[ast.stmt]:
     return [statement for block in blocks if isinstance(block, list) for statement in block]
 
 
-def _type_return(summary: FileSummary, node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str,
-                 owner: ClassSummary | None) -> None:
-    """Record how a module-level function or a method returns a tensor, if it does."""
-    if "<locals>" in prefix:
-        return
-    imports = summary.imports
-    me = None
-    if owner is not None:
-        positional = node.args.posonlyargs + node.args.args
-        decorators = {dotted_name(d) for d in node.decorator_list}
-        if "staticmethod" not in decorators and positional:
-            me = positional[0].arg
-        imports = imports.overlay(owner.local_bindings.get(node.name, {}))
-    fact = return_fact(node, imports, me)
-    if fact is not None:
-        summary.functions[f"{prefix}{node.name}"] = fact
-
-
 def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str, str] | None = None) -> FileSummary:
     """Summarise a parsed file: its import table and every class, nested ones by dotted qualname.
 
@@ -239,17 +227,19 @@ def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str,
         imports.bindings = {**{k: v for k, v in star_names.items() if not imports.is_bound(k)}, **imports.bindings}
     summary = FileSummary(path=path, module=module, imports=imports, sha=sha)
 
-    def visit(body: list[ast.stmt], prefix: str, owner: ClassSummary | None = None) -> None:
+    def visit(body: list[ast.stmt], prefix: str, in_class: bool = False) -> None:
         for node in body:
             if isinstance(node, ast.ClassDef):
                 qualname = f"{prefix}{node.name}"
-                summary.classes[qualname] = _summarise_class(node, qualname, imports)
-                visit(node.body, qualname + ".", summary.classes[qualname])
+                summary.classes[qualname] = _summarise_class(node, qualname, imports, summary.functions)
+                visit(node.body, qualname + ".", in_class=True)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                _type_return(summary, node, prefix, owner)
+                fact = return_fact(node, imports) if not in_class and "<locals>" not in prefix else None
+                if fact is not None:  # a module-level function (methods are typed with their class)
+                    summary.functions[f"{prefix}{node.name}"] = fact
                 visit(node.body, f"{prefix}{node.name}.<locals>.")
             else:
-                visit(nested_statements(node), prefix)
+                visit(nested_statements(node), prefix, in_class)
 
     visit(tree.body, "")
     return summary
