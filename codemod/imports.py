@@ -109,7 +109,7 @@ class _ScopeBindings(ast.NodeVisitor):
         self.handlers = 0
         self.resolved: dict[str, str] = {}
 
-    def _bind(self, name: str, target: str | None) -> None:
+    def bind(self, name: str, target: str | None) -> None:
         self.events.append((name, target, self.handlers > 0))
         if target is None:
             self.resolved.pop(name, None)
@@ -119,10 +119,10 @@ class _ScopeBindings(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.asname:
-                self._bind(alias.asname, alias.name)
+                self.bind(alias.asname, alias.name)
             else:
                 head = alias.name.split(".")[0]
-                self._bind(head, head)
+                self.bind(head, head)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         source = _absolute_from(self.module, self.is_package, node.level, node.module)
@@ -132,11 +132,11 @@ class _ScopeBindings(ast.NodeVisitor):
             if alias.name == "*":  # the names are unknown here; the class index follows the module
                 self.star_sources.append(source)
             else:
-                self._bind(alias.asname or alias.name, f"{source}.{alias.name}")
+                self.bind(alias.asname or alias.name, f"{source}.{alias.name}")
 
     def _define(self, name: str) -> None:
         own = f"{self.module}.{name}" if self.module else name
-        self._bind(name, own if self.own_names else None)
+        self.bind(name, own if self.own_names else None)
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         for decorator in node.decorator_list:
@@ -155,17 +155,17 @@ class _ScopeBindings(ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.visit(node.value)
-        alias = self._alias(node.value)
+        alias = self.alias(node.value)
         for target in node.targets:
             for name in _bound_names(target):
-                self._bind(name, alias if isinstance(target, ast.Name) else None)
+                self.bind(name, alias if isinstance(target, ast.Name) else None)
 
-    def _alias(self, value: ast.expr) -> str | None:
+    def alias(self, value: ast.expr) -> str | None:
         """``zeros = torch.zeros``: an alias of something the scope already resolves; ``init =
         getattr(torch.nn.init, name)`` is some function of ``torch.nn.init`` (``<getattr>``)."""
         if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "getattr"
                 and value.args and value.func.id not in self.resolved):
-            owner = self._alias(value.args[0])
+            owner = self.alias(value.args[0])
             return f"{owner}.<getattr>" if owner == "torch.nn.init" else None
         dotted = dotted_name(value)
         if dotted is None:
@@ -178,21 +178,21 @@ class _ScopeBindings(ast.NodeVisitor):
         if node.value is not None:
             self.visit(node.value)
             for name in _bound_names(node.target):
-                self._bind(name, self._alias(node.value))
+                self.bind(name, self.alias(node.value))
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self.visit(node.value)
         for name in _bound_names(node.target):
-            self._bind(name, None)
+            self.bind(name, None)
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
-        self._bind(node.target.id, None)
+        self.bind(node.target.id, None)
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.visit(node.iter)
         for name in _bound_names(node.target):
-            self._bind(name, None)
+            self.bind(name, None)
         for statement in node.body + node.orelse:
             self.visit(statement)
 
@@ -202,19 +202,19 @@ class _ScopeBindings(ast.NodeVisitor):
         self.visit(node.context_expr)
         if node.optional_vars is not None:
             for name in _bound_names(node.optional_vars):
-                self._bind(name, None)
+                self.bind(name, None)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         self.handlers += 1
         if node.name:
-            self._bind(node.name, None)
+            self.bind(node.name, None)
         for statement in node.body:
             self.visit(statement)
         self.handlers -= 1
 
     def visit_Global(self, node: ast.Global) -> None:
         for name in node.names:
-            self._bind(name, None)
+            self.bind(name, None)
 
     visit_Nonlocal = visit_Global  # type: ignore[assignment]
 
@@ -256,30 +256,30 @@ def local_bindings(function: ast.FunctionDef | ast.AsyncFunctionDef, table: Impo
     arguments = function.args
     for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
         if arg is not None:
-            scope._bind(arg.arg, None)
+            scope.bind(arg.arg, None)
     declared_global: set[str] = set()
     pending: list[ast.AST] = list(function.body)
     while pending:
         node = pending.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            scope._bind(node.name, None)
+            scope.bind(node.name, None)
             pending.extend(node.decorator_list)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             declared_global.update(node.names)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             scope.visit(node)
         elif isinstance(node, ast.Assign):
-            alias = scope._alias(node.value)
+            alias = scope.alias(node.value)
             for target in node.targets:
                 for name in _bound_names(target):
-                    scope._bind(name, alias if isinstance(target, ast.Name) else None)
+                    scope.bind(name, alias if isinstance(target, ast.Name) else None)
             pending.append(node.value)
         elif isinstance(node, ast.Name):
             if not isinstance(node.ctx, ast.Load):
-                scope._bind(node.id, None)
+                scope.bind(node.id, None)
         elif not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             if isinstance(node, ast.ExceptHandler) and node.name:
-                scope._bind(node.name, None)
+                scope.bind(node.name, None)
             pending.extend(ast.iter_child_nodes(node))
     targets: dict[str, set[str | None]] = {}
     for name, target, _ in scope.events:
