@@ -19,7 +19,7 @@ from . import __version__, engine, reporting
 from .cache import Cache
 from .config import find_pyproject
 from .pullrequest import DEFAULT_AUTHOR, PrSettings, PullRequestError, git, run_pull_requests
-from .runtime import ConfirmSettings
+from .runtime import ConfirmSettings, ProbeSetupError, check_interpreter
 from .config import ConfigError, build_options, load_table
 from .discovery import discover, repository_root
 from .files import SourceError, write_atomic
@@ -57,11 +57,15 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Worker processes."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the per-file cache."),
         click.option("--confirm/--no-confirm", default=None,
-                     help="Run the modules to confirm findings (executes repository code: never on untrusted code)."),
+                     help="Run the modules to confirm findings (executes repository code: never on untrusted code; "
+                          "also NNREG_CONFIRM=1, never the config file)."),
         click.option("--device", type=click.Choice(["auto", "cuda", "meta", "cpu"]),
                      help="Where --confirm moves modules (auto: cuda when available, else meta)."),
         click.option("--python", "python_path", help="Interpreter of the project for --confirm (default: this one)."),
-        click.option("--confirm-timeout", type=click.FloatRange(min=1), help="Seconds per module file for --confirm."),
+        click.option("--confirm-timeout", type=click.FloatRange(min=1),
+                     help="Seconds of user code per module file for --confirm (after torch is imported; default 60)."),
+        click.option("--confirm-memory", type=click.FloatRange(min=0.5),
+                     help="GiB of memory the probe may allocate (default 8)."),
         click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
                      help="Cache folder (default: .nnreg_cache in the repository root)."),
         click.option("-q", "--quiet", is_flag=True, help="Print no summary line."),
@@ -88,6 +92,7 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
         })
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
+    confirm = _confirm_settings(params, table)
     if from_stdin:
         name = params["stdin_filename"] or Path("stdin.py")
         data = sys.stdin.buffer.read()
@@ -97,21 +102,30 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
         raise _Fatal(f"no such file or directory: {missing[0]}")
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or root / ".nnreg_cache")
     files = list(discover(paths, root, options.exclude))
-    confirm = _confirm_settings(params, table)
     return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
                       confirm=confirm), None
 
 
 def _confirm_settings(params: dict[str, Any], table: dict[str, Any]) -> ConfirmSettings | None:
-    """``--confirm`` and friends, falling back to ``[tool.nnreg]`` (``confirm``, ``device``, ``python``,
-    ``confirm-timeout``) and the per-class table ``[tool.nnreg.confirm]``."""
+    """Runtime confirmation runs repository code, so only the user turns it on: ``--confirm`` or
+    ``NNREG_CONFIRM=1``, never the repository's own config (a pull request could change it). The
+    config's ``[tool.nnreg.confirm]`` table only holds per-class recipes (arguments, inputs)."""
     section = table.get("confirm", {})
+    if section is True and not params["confirm"]:
+        click.echo("nnreg: warning: 'confirm = true' in the config is ignored: only --confirm or NNREG_CONFIRM=1 "
+                   "runs repository code", err=True)
     classes = {k: v for k, v in section.items() if isinstance(v, dict)} if isinstance(section, dict) else {}
-    enabled = params["confirm"] if params["confirm"] is not None else section is True
+    enabled = params["confirm"] if params["confirm"] is not None else os.environ.get("NNREG_CONFIRM") == "1"
     if not enabled:
         return None
-    return ConfirmSettings(python=params["python_path"] or sys.executable, device=params["device"] or "auto",
-                           timeout=params["confirm_timeout"] or 60.0, classes=classes)
+    settings = ConfirmSettings(python=params["python_path"] or sys.executable, device=params["device"] or "auto",
+                               timeout=params["confirm_timeout"] or 60.0,
+                               memory_gib=params["confirm_memory"] or 8.0, classes=classes)
+    try:
+        check_interpreter(settings.python, settings.device)
+    except ProbeSetupError as exc:
+        raise _Fatal(str(exc)) from None
+    return settings
 
 
 PROGRESS_MIN_FILES = 200

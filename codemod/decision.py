@@ -35,6 +35,9 @@ MODULE_MEMBERS = frozenset({
     "register_full_backward_hook", "register_backward_hook", "register_full_backward_pre_hook",
     "register_state_dict_pre_hook", "register_state_dict_post_hook",
     "register_load_state_dict_pre_hook", "register_load_state_dict_post_hook"})
+# What the probe reports when it saw nothing about the value: the attribute was not set, or was None, for
+# the arguments it built with. Neither says what the value is for other arguments: not a refutation.
+UNOBSERVED = frozenset({"absent", "NoneType"})
 # torch.nn layers other than these register tensors of their own (weight, running_mean, ...).
 PLAIN_CONTAINERS = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential",
                               "torch.nn.ModuleList", "torch.nn.ModuleDict"})
@@ -415,7 +418,7 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
         entry = (runtime or {}).get("attributes", {}).get(attribute)
         if entry and entry.get("kind") == "tensor":
             assignments = [replace(a, info=runtime_tensor(a.info, entry)) if a.info.kind == "possible"
-                           and a.method in facts.init_methods else a for a in assignments]
+                           and a.info.rank0 is None and a.method in facts.init_methods else a for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
         if not tensors and attribute not in view.registered:
             late = _late_state(attribute, assignments, view, options, path)
@@ -434,15 +437,15 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
 
 def _settle(status: str, action: str, code: str, confidence: float, changes_state_dict: bool, refusals: list[str],
             assignments: list[Assignment], options: Options, refuted: str | None = None) -> tuple[str, str, list[str]]:
-    """The last word on a finding, first match wins: refuted by the probe, suppressed by a comment on
-    its line, refused as unsafe, below ``--min-confidence``, or forbidden by ``--keep-state-dict``.
+    """The last word on a finding, first match wins: suppressed by a comment on its line, refused as
+    unsafe, refuted by what the probe observed, below ``--min-confidence``, or forbidden by ``--keep-state-dict``.
     Returns the status, the action and the reasons to add."""
-    if refuted:
-        return "unconfirmed", "skip", [refuted]
     if any(not codes or code in codes for codes in (a.suppressed for a in assignments if a.suppressed is not None)):
         return "suppressed", "skip", ["suppressed by a comment on the line"]
-    if refusals:
+    if refusals:  # a static reason to refuse is never replaced by what the probe saw
         return "unsafe", "skip", [f"refused: {r}" for r in refusals]
+    if refuted:
+        return "unconfirmed", "skip", [refuted]
     if status == "fixed" and confidence < options.min_confidence:
         return "ambiguous", "skip", [f"confidence {confidence} is below --min-confidence {options.min_confidence}"]
     if status == "fixed" and options.keep_state_dict and changes_state_dict:
@@ -512,9 +515,12 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
 
 def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]) -> tuple[str | None, list[str]]:
     """Fold the probe's observations into the evidence; returns a refutation (if any) and notes."""
-    if not report.get("built"):
-        return f"runtime: {report.get('error') or 'the class was not built'}", []
+    if not report.get("built"):  # absence of evidence: the static decision stands
+        return None, [f"runtime: {report.get('error') or 'not built'}; the static decision stands"]
     entry = report.get("attributes", {}).get(attribute, {"kind": "absent"})
+    if entry["kind"] in UNOBSERVED:
+        return None, [f"runtime: self.{attribute} was {entry['kind']} with the arguments the probe built with; "
+                      "the static decision stands"]
     if entry["kind"] != "tensor":
         return f"runtime: self.{attribute} is {entry['kind']}, not an unregistered tensor", []
     notes = [f"runtime: {entry['dtype']} tensor of shape {entry['shape']} on {entry['device']}"]

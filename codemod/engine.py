@@ -62,6 +62,7 @@ def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _L
     except (KeyError, TypeError, ValueError):  # written by another build of this version: recompute
         return _Loaded(result, source, summary_key=key if cache else None)
     result.error = cached["error"]
+    result.probed = cached.get("probed", {})
     return _Loaded(result, source, summary)
 
 
@@ -95,9 +96,9 @@ def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache 
 
     result, source, summary = loaded.result, loaded.source, loaded.summary
     assert source is not None and summary is not None
-    findings, fixed, error = analyse_source(source, summary, index, options, result.display, confirm)
+    findings, fixed, error, probed = analyse_source(source, summary, index, options, result.display, confirm)
     cached = {"findings": [f.to_json() for f in findings], "error": error,
-              "fixed": fixed.decode("latin-1") if fixed is not None else None}
+              "fixed": fixed.decode("latin-1") if fixed is not None else None, "probed": probed}
     if cache and not confirm:  # results that ran user code are never reused
         cache.put("result", _result_key(loaded, index, options), cached)
     return _restore(loaded, cached)
@@ -108,6 +109,7 @@ def _restore(loaded: _Loaded, cached: dict[str, Any]) -> FileResult:
     result = loaded.result
     result.findings = [Finding.from_json(f) for f in cached["findings"]]
     result.error = cached["error"]
+    result.probed = cached.get("probed", {})
     result.fixed = cached["fixed"].encode("latin-1") if cached["fixed"] is not None else None
     if result.fixed is None:
         result.original = None  # nothing to diff or write: do not carry the bytes back

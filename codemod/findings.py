@@ -67,6 +67,7 @@ class FileResult:
     fixed: bytes | None = None
     encoding: str = "utf-8"
     error: str | None = None
+    probed: dict[str, str] = field(default_factory=dict)  # --confirm: class -> "built" or why it was not
 
     @property
     def changed(self) -> bool:

@@ -12,13 +12,17 @@ the user's environment may not have libcst or click.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import importlib
 import importlib.abc
 import importlib.util
+import inspect
 import json
+import os
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -71,26 +75,35 @@ def _to(value: Any, device: str) -> Any:
     return value
 
 
-def _first_tensor(value: Any, torch: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            found = _first_tensor(item, torch)
-            if found is not None:
-                return found
-    if isinstance(value, dict):
-        return _first_tensor(list(value.values()), torch)
-    return None
+def _leaves(value: Any, torch: Any, path: str = "output") -> Iterator[tuple[str, Any]]:
+    """Every tensor and number in a forward's output, with where it sits: tuples, lists, dicts, named
+    tuples and dataclasses are walked; any other object is compared by its type name."""
+    if isinstance(value, torch.Tensor) or value is None or isinstance(value, (bool, int, float, complex, str)):
+        yield path, value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            yield from _leaves(getattr(value, item.name), torch, f"{path}.{item.name}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, torch, f"{path}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            yield from _leaves(item, torch, f"{path}[{position}]")
+    else:
+        yield path, f"<{type(value).__qualname__}>"
 
 
-def _digest(value: Any, torch: Any) -> str | None:
-    tensor = _first_tensor(value, torch)
-    if tensor is None:
-        return None
-    data = tensor.detach().cpu().contiguous()
+def _digest(value: Any, torch: Any) -> str:
+    if not isinstance(value, torch.Tensor):
+        return repr(value)
+    data = value.detach().cpu().contiguous()
     raw = bytes(data.view(-1).view(torch.uint8).tolist())  # no NumPy: it is not a dependency of the probe
     return hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode() + raw).hexdigest()
+
+
+def _output(value: Any, torch: Any) -> dict[str, str]:
+    """A digest of each leaf of the output, so that a change anywhere in it is seen and named."""
+    return {path: _digest(leaf, torch) for path, leaf in _leaves(value, torch)}
 
 
 def _unregistered(module: Any, torch: Any) -> dict[str, Any]:
@@ -103,10 +116,14 @@ def probe_class(cls: Any, spec: dict[str, Any], target: str, torch: Any) -> dict
     report: dict[str, Any] = {"built": False, "error": None, "target": target, "python": sys.executable,
                               "torch": torch.__version__, "attributes": {},
                               "forward_error": None, "output": None, "state_dict": None, "left_behind": []}
+    needed = [] if spec.get("args") or spec.get("kwargs") else _required_arguments(cls)
+    if needed:
+        report.update(error=f"not built: needs {', '.join(needed)}", why="needs-arguments")
+        return report
     try:
         model = _build(cls, spec, torch)
     except BaseException as exc:  # noqa: BLE001 - user code: anything can happen, even SystemExit
-        report["error"] = f"cannot build: {_error(exc)}"
+        report.update(error=f"not built: {_error(exc)}", why="raised")
         return report
     report["built"] = True
     report["state_dict"] = sorted(model.state_dict())
@@ -149,6 +166,16 @@ def probe_class(cls: Any, spec: dict[str, Any], target: str, torch: Any) -> dict
     return report
 
 
+def _required_arguments(cls: Any) -> list[str]:
+    """Constructor arguments without a default: without a recipe in the config, nothing to build with."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in parameters if p.default is p.empty
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
 def _build(cls: Any, spec: dict[str, Any], torch: Any) -> Any:
     torch.manual_seed(0)
     args = [_value(v, torch) for v in spec.get("args", [])]
@@ -170,7 +197,11 @@ def _gradients(cls: Any, spec: dict[str, Any], inputs: tuple, report: dict[str, 
         model = _build(cls, spec, torch)
         versions = {name: vars(model)[name]._version for name in names}
         with torch.no_grad():
-            report["output"] = _digest(model(*inputs), torch)
+            try:
+                report["output"] = _output(model(*inputs), torch)
+            except BaseException as exc:  # noqa: BLE001
+                report["output_error"] = _error(exc)
+                return
         for name in names:
             report["attributes"][name]["mutated"] = vars(model)[name]._version != versions[name]
         model = _build(cls, spec, torch)
@@ -180,17 +211,26 @@ def _gradients(cls: Any, spec: dict[str, Any], inputs: tuple, report: dict[str, 
             if value.is_floating_point() and not report["attributes"][name]["mutated"]:
                 watched[name] = value.detach().clone().requires_grad_(True)
                 setattr(model, name, watched[name])
-        first = _first_tensor(model(*inputs), torch)
-        if first is not None and first.requires_grad:
-            first.float().sum().backward()
+        differentiable = [leaf for _, leaf in _leaves(model(*inputs), torch)
+                          if isinstance(leaf, torch.Tensor) and leaf.requires_grad]
+        if differentiable:
+            sum(leaf.float().sum() for leaf in differentiable).backward()
         for name, value in watched.items():
             report["attributes"][name]["gets_grad"] = value.grad is not None
     except BaseException as exc:  # noqa: BLE001
         report["cpu_error"] = _error(exc)
 
 
+def _signal_ready(fd: int) -> None:
+    """Tell nnreg that torch is imported: its time limit for the user's code starts now."""
+    os.write(fd, b"1")
+    os.close(fd)
+
+
 def main() -> None:
-    request_path, result_path = sys.argv[1], sys.argv[2]
+    request_path, result_path, ready = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # nnreg's own modules (config.py, cli.py, ...) must not shadow the user's
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
     result: dict[str, Any] = {"classes": {}, "error": None}
@@ -205,6 +245,7 @@ def main() -> None:
         result["error"] = f"torch cannot be imported here: {_error(exc)}"
         write()
         return
+    _signal_ready(ready)
     sys.path.insert(0, request["root"])
     if request.get("source") is not None:
         sys.meta_path.insert(0, _SourceOverride(request["module"], request["path"], request["source"]))
@@ -221,7 +262,7 @@ def main() -> None:
             cls = _resolve(module, spec["qualname"])
             result["classes"][spec["qualname"]] = probe_class(cls, spec, target, torch)
         except BaseException as exc:  # noqa: BLE001
-            result["classes"][spec["qualname"]] = {"built": False, "error": _error(exc)}
+            result["classes"][spec["qualname"]] = {"built": False, "error": _error(exc), "why": "not-found"}
         write()
     write()
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import click
 
 from .findings import FileResult, Finding
+from .runtime import NOT_BUILT
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _STATUS_COLOURS = {"fixed": "green", "ambiguous": "yellow", "unsafe": "red", "unconfirmed": "yellow",
@@ -58,6 +61,8 @@ def json_report(results: list[FileResult]) -> str:
     findings = [f.to_json() for r in results for f in r.findings]
     errors = [{"path": r.display, "message": r.error} for r in results if r.error]
     summary = {"files": len(results), "changed_files": sum(r.changed for r in results), "findings": len(findings)}
+    if any(r.probed for r in results):
+        summary["probe"] = probe_counts(results)
     return json.dumps({"version": 1, "findings": findings, "errors": errors, "summary": summary}, indent=2) + "\n"
 
 
@@ -85,7 +90,21 @@ def summary_line(results: list[FileResult], written: bool) -> str:
     if errors:
         parts.append(_plural(errors, "error"))
     parts.append(f"{_plural(len(results) - changed - errors, 'file')} unchanged")
+    probe = probe_counts(results)
+    if probe["built"] or probe["not_built"]:
+        not_built = sum(probe["not_built"].values())
+        why = ", ".join(f"{count} {NOT_BUILT.get(code, code)}" for code, count in probe["not_built"].items())
+        classes = "class" if probe["built"] == 1 else "classes"
+        parts.append(f"probe: {probe['built']} {classes} built, {not_built} not built" +
+                     (f" ({why})" if why else ""))
     return "; ".join(parts)
+
+
+def probe_counts(results: list[FileResult]) -> dict[str, Any]:
+    """How many classes ``--confirm`` built, and why the others were not, most common reason first."""
+    outcomes = Counter(outcome for r in results for outcome in r.probed.values())
+    built = outcomes.pop("built", 0)
+    return {"built": built, "not_built": dict(outcomes.most_common())}
 
 
 RULES = {

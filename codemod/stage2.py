@@ -20,9 +20,10 @@ from .rewrite import SpellingError, apply_edits
 from .runtime import ConfirmSettings, run_probe
 
 
-def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options,
-                   display: str, confirm: ConfirmSettings | None = None) -> tuple[list[Finding], bytes | None, str | None]:
-    """Findings (sorted by position), the fixed bytes (None when nothing changes) and an error.
+def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
+                   confirm: ConfirmSettings | None = None) -> tuple[list[Finding], bytes | None, str | None, dict[str, str]]:
+    """Findings (sorted by position), the fixed bytes (None when nothing changes), an error, and for each
+    class the probe looked at, "built" or the code of why it was not (``runtime.NOT_BUILT``).
 
     With ``confirm``, the probe runs the module before deciding, and again on the rewritten source:
     a class whose rewrite fails that check keeps its code, and its findings become ``unsafe``.
@@ -30,7 +31,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     try:
         module = cst.parse_module(source.data)
     except cst.ParserSyntaxError as exc:
-        return [], None, f"cannot parse (line {exc.raw_line}): {exc.message}"
+        return [], None, f"cannot parse (line {exc.raw_line}): {exc.message}", {}
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     lines = source.text.splitlines()
     classes = [(summary_, analyse_class(node, summary_, summary, index, positions, lines))
@@ -50,7 +51,9 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
         failed = verify(confirm, source, summary, findings, reports, fixed)
         if failed:
             fixed, error = _rewrite(module, findings, summary, options, display)
-    return findings, fixed, error
+    probed = {name: "built" if report.get("built") else report.get("why", "raised")
+              for name, report in (reports or {}).items()}
+    return findings, fixed, error, probed
 
 
 def _requests(confirm: ConfirmSettings, summary: FileSummary, classes: list[tuple[ClassSummary, Any]]) -> list[dict[str, Any]]:
@@ -82,33 +85,42 @@ def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, 
 def verify(confirm: ConfirmSettings, source: Source, summary: FileSummary, findings: list[Finding],
            before: dict[str, Any], fixed: bytes) -> bool:
     """Run the rewritten source (SPEC 5 step 5); mark the findings of every class that fails unsafe.
-
-    Returns whether any class failed."""
+    A class that could not be built before the rewrite cannot be verified: its findings keep the static
+    decision and say so. Returns whether any class failed."""
     touched = sorted({f.class_name for f in findings if f.action != "skip"})
     requests = [confirm.request(summary.module, q, sorted({f.attribute for f in findings if f.class_name == q}))
-                for q in touched]
+                for q in touched if before.get(q, {}).get("built")]
     after = run_probe(confirm, module_of(source.path)[1], summary.module, source.path, requests,
-                      source=fixed.decode(source.encoding))["classes"]
+                      source=fixed.decode(source.encoding))["classes"] if requests else {}
     failed = False
     for qualname in touched:
-        problems = _verification_problems(before.get(qualname, {}), after.get(qualname, {}),
-                                          [f for f in findings if f.class_name == qualname and f.action != "skip"])
-        for finding in findings:
-            if finding.class_name != qualname or finding.action == "skip":
-                continue
+        mine = [f for f in findings if f.class_name == qualname and f.action != "skip"]
+        old = before.get(qualname, {})
+        if not old.get("built"):
+            for finding in mine:
+                finding.reasons.append(f"runtime verification could not run: {old.get('error') or 'not built'}")
+            continue
+        problems = _verification_problems(old, after.get(qualname, {}), mine)
+        gaps = _verification_gaps(old, after.get(qualname, {}))
+        for finding in mine:
             if problems:
                 finding.status, finding.action = "unsafe", "skip"
                 finding.reasons.extend(f"refused by runtime verification: {p}" for p in problems)
+                continue
+            added = finding.attribute in set(after[qualname].get("state_dict") or []) - set(old.get("state_dict") or [])
+            keys = f"state_dict gains the key '{finding.attribute}'" if added else "state_dict keys unchanged"
+            if gaps:
+                finding.reasons.append(f"runtime verification incomplete ({'; '.join(gaps)}); {keys}")
             else:
-                added = finding.attribute in set(after[qualname].get("state_dict") or []) - set(
-                    before[qualname].get("state_dict") or [])
-                finding.reasons.append("runtime verification passed; " + (
-                    f"state_dict gains the key '{finding.attribute}'" if added else "state_dict keys unchanged"))
+                finding.reasons.append(f"runtime verification passed; {keys}")
+            if finding.runtime is not None:
+                finding.runtime["verified"] = not gaps
         failed |= bool(problems)
     return failed
 
 
 def _verification_problems(before: dict[str, Any], after: dict[str, Any], findings: list[Finding]) -> list[str]:
+    """What the rewrite observably broke: the class, the registration, the move, or forward's output."""
     if not after.get("built"):
         return [f"the rewritten class does not build: {after.get('error')}"]
     problems = []
@@ -119,6 +131,20 @@ def _verification_problems(before: dict[str, Any], after: dict[str, Any], findin
     left = sorted(set(after.get("left_behind", [])) & {f.attribute for f in findings})
     if left:
         problems.append(f"{', '.join(left)} still stay behind on .to('{after.get('target')}')")
-    if before.get("output") and after.get("output") != before.get("output"):
-        problems.append("forward gives a different output for the same seed and inputs")
+    if before.get("output") is not None:
+        if after.get("output_error"):
+            problems.append(f"forward raises after the rewrite: {after['output_error']}")
+        elif after.get("output") is not None:
+            changed = [path for path in before["output"] if after["output"].get(path) != before["output"][path]]
+            changed += [path for path in after["output"] if path not in before["output"]]
+            if changed:
+                problems.append(f"forward gives a different output for the same seed and inputs (at {changed[0]})")
     return problems
+
+
+def _verification_gaps(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Steps of the verification that could not run: the rewrite is then not called verified."""
+    gaps = [f"on {after.get('target')}: {after['forward_error']}"] if after.get("forward_error") else []
+    if before.get("output") is None:
+        gaps.append(f"forward not compared: {before.get('output_error') or before.get('cpu_error') or 'no inputs'}")
+    return gaps

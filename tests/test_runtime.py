@@ -92,6 +92,25 @@ class Regularised(nn.Module):
 
     def forward(self, x):
         return self.lin(x) * self.weight + sum(p.sum() for p in self.parameters())
+
+
+class Counted(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.weight = torch.randn(4)
+
+    def forward(self, x):
+        return self.lin(x) * self.weight, {"parameters": sum(p.numel() for p in self.parameters())}
+
+
+class Softmax(nn.Module):
+    def __init__(self, temperature: torch.Tensor | float = torch.tensor(1.0)):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, x):
+        return (x / self.temperature).softmax(-1)
 '''
 
 CONFIG = '''
@@ -101,6 +120,8 @@ CONFIG = '''
 "pkg.models:Selector" = { inputs = "torch.randn(2, 4)" }
 "pkg.models:Hidden" = { inputs = "torch.randn(2, 4)" }
 "pkg.models:Regularised" = { inputs = "torch.randn(2, 4)" }
+"pkg.models:Counted" = { inputs = "torch.randn(2, 4)" }
+"pkg.models:Softmax" = { inputs = "torch.randn(2, 4)" }
 '''
 
 
@@ -138,11 +159,12 @@ def test_confirm(project: Path) -> None:
     kernel = found["IncorrectConv.kernel"]  # confirmed from an unannotated argument
     assert (kernel["status"], kernel["action"]) == ("fixed", "buffer")
     assert kernel["runtime"]["attribute"]["shape"] == [2, 1, 3, 3]
-    needs = found["NeedsArgs.table"]
-    assert needs["status"] == "unconfirmed"
-    assert any("missing 1 required positional argument: 'n'" in r for r in needs["reasons"])
+    needs = found["NeedsArgs.table"]  # not built: no evidence either way, so the static decision stands
+    assert (needs["status"], needs["action"]) == ("fixed", "buffer")
+    assert any("not built: needs n; the static decision stands" in r for r in needs["reasons"])
+    assert any(r.startswith("runtime verification could not run") for r in needs["reasons"])
     slow = found["Slow.table"]
-    assert slow["status"] == "unconfirmed" and any("timed out" in r for r in slow["reasons"])
+    assert slow["status"] == "fixed" and any("timed out" in r for r in slow["reasons"])
     selector = found["Selector.weight"]  # no gradient reaches it: not a Parameter after all
     assert selector["status"] == "ambiguous"
     assert any("gets no gradient" in r for r in selector["reasons"])
@@ -151,6 +173,29 @@ def test_confirm(project: Path) -> None:
     regularised = found["Regularised.weight"]  # a new Parameter would change forward's output
     assert (regularised["status"], regularised["action"]) == ("unsafe", "skip")
     assert any("forward gives a different output" in r for r in regularised["reasons"])
+    counted = found["Counted.weight"]  # the first output is the same; the second one changes
+    assert (counted["status"], counted["action"]) == ("unsafe", "skip")
+    assert any("(at output[1]['parameters'])" in r for r in counted["reasons"])
+    assert "Softmax.temperature" not in found  # Tensor | float: a tensor only for some arguments
+
+
+def test_confirm_counts_the_classes_built(project: Path) -> None:
+    result = nnreg("check", "--format", "json", "--no-cache", "--confirm", "--confirm-timeout", "15", "pkg",
+                   cwd=project)
+    probe = json.loads(result.stdout)["summary"]["probe"]
+    assert probe == {"built": 7, "not_built": {"needs-arguments": 1, "timeout": 1}}
+    assert "probe: 7 classes built, 2 not built (1 need constructor arguments, 1 timed out)" in result.stderr.decode()
+
+
+def test_seed_examples_stay_fixed_without_a_recipe(tmp_path: Path) -> None:
+    example = Path(__file__).parents[1] / "examples" / "seed_article.py"
+    (tmp_path / "seed_article.py").write_bytes(example.read_bytes())
+    result = nnreg("check", "--format", "json", "--no-cache", "--confirm", "seed_article.py", cwd=tmp_path)
+    found = {f"{f['class']}.{f['attribute']}": f for f in json.loads(result.stdout)["findings"]}
+    for name in ("IncorrectLinear.weight", "IncorrectLinear.bias", "IncorrectConv.kernel"):
+        assert found[name]["status"] == "fixed", found[name]
+    assert any("not built: needs in_features, out_features" in r for r in found["IncorrectLinear.weight"]["reasons"])
+    assert any("not built: needs precomputed_kernel" in r for r in found["IncorrectConv.kernel"]["reasons"])
 
 
 def test_fix_with_confirm_writes_only_verified_rewrites(project: Path) -> None:
@@ -169,7 +214,9 @@ def test_user_code_that_kills_the_import(project: Path, payload: str) -> None:
     models = project / "pkg" / "models.py"
     models.write_text(payload + MODULES)
     found = _findings(project, "--confirm")
-    assert {f["status"] for f in found.values()} == {"unconfirmed"}
+    static = _findings(project)
+    assert {k: (f["status"], f["action"]) for k, f in found.items()} == {
+        k: (f["status"], f["action"]) for k, f in static.items()}  # nothing observed: the static decisions stand
     reasons = " ".join(r for f in found.values() for r in f["reasons"])
     assert ("SystemExit: 3" in reasons) if "exit" in payload else ("killed by signal 11" in reasons)
 
@@ -183,8 +230,15 @@ def test_probe_runs_under_the_given_interpreter(project: Path, tmp_path: Path) -
     python = venv / "bin" / "python"
     found = _findings(project, "--confirm", "--python", str(python))
     assert found["Counter.mask"]["runtime"]["python"] == str(python)
-    missing = _findings(project, "--confirm", "--python", str(tmp_path / "nowhere" / "python"))
-    assert missing["Counter.mask"]["status"] == "unconfirmed"
+
+
+def test_interpreter_and_device_are_checked_before_any_work(project: Path, tmp_path: Path) -> None:
+    missing = nnreg("check", "--confirm", "--python", str(tmp_path / "nowhere" / "python"), "pkg", cwd=project)
+    assert missing.returncode == 2
+    assert b"--python" in missing.stderr and b"cannot run it" in missing.stderr
+    if not torch.cuda.is_available():
+        cuda = nnreg("check", "--confirm", "--device", "cuda", "pkg", cwd=project)
+        assert cuda.returncode == 2 and b"--device cuda: CUDA is not available" in cuda.stderr
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
