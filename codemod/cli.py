@@ -17,13 +17,13 @@ import click
 
 from . import __version__, engine, reporting
 from .cache import Cache
-from .config import find_pyproject
-from .pullrequest import DEFAULT_AUTHOR, PrSettings, PullRequestError, git, run_pull_requests
-from .runtime import ConfirmSettings, ProbeSetupError, check_interpreter
-from .config import ConfigError, build_options, load_table
+from .config import ConfigError, build_options, find_pyproject, load_table
 from .discovery import discover, repository_root
 from .files import SourceError, write_atomic
 from .findings import FileResult
+from .pullrequest import DEFAULT_AUTHOR, PrSettings, PullRequestError, git, run_pull_requests
+from .runtime import ConfirmSettings, ProbeSetupError, RuntimeEvidence, check_interpreter
+from .tracing import DEFAULT_OUTPUT, TraceError, load_trace, run_trace
 
 
 class _Fatal(click.ClickException):
@@ -66,6 +66,8 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Seconds of user code per module file for --confirm (after torch is imported; default 60)."),
         click.option("--confirm-memory", type=click.FloatRange(min=0.5),
                      help="GiB of memory the probe may allocate (default 8)."),
+        click.option("--trace", "trace_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help="Use the evidence that `nnreg trace` recorded in FILE (runs nothing)."),
         click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
                      help="Cache folder (default: .nnreg_cache in the repository root)."),
         click.option("-q", "--quiet", is_flag=True, help="Print no summary line."),
@@ -92,7 +94,7 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
         })
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
-    confirm = _confirm_settings(params, table)
+    runtime = _runtime_evidence(params, table)
     if from_stdin:
         name = params["stdin_filename"] or Path("stdin.py")
         data = sys.stdin.buffer.read()
@@ -103,7 +105,19 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or root / ".nnreg_cache")
     files = list(discover(paths, root, options.exclude))
     return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
-                      confirm=confirm), None
+                      runtime=runtime), None
+
+
+def _runtime_evidence(params: dict[str, Any], table: dict[str, Any]) -> RuntimeEvidence | None:
+    """The probe (``--confirm``) or a recorded run (``--trace FILE``), never both."""
+    if params["trace_file"] is None:
+        return _confirm_settings(params, table)
+    if params["confirm"]:
+        raise _Fatal("use --confirm or --trace, not both")
+    try:
+        return load_trace(params["trace_file"])
+    except TraceError as exc:
+        raise _Fatal(str(exc)) from None
 
 
 def _confirm_settings(params: dict[str, Any], table: dict[str, Any]) -> ConfirmSettings | None:
@@ -260,6 +274,27 @@ def pr(**params: Any) -> None:
     except PullRequestError as exc:
         raise _Fatal(str(exc)) from None
     sys.exit(code)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help=f"Where to write the evidence (default: {DEFAULT_OUTPUT} in the repository root, git-ignored).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def trace(output: Path | None, command: tuple[str, ...]) -> None:
+    """Run COMMAND (your tests, a short training run) and record what its torch modules hold.
+
+    \b
+        nnreg trace -- python -m pytest -q
+        nnreg check --trace .nnreg_trace/trace.json src/
+
+    Exit status: the command's."""
+    output = output or repository_root(Path(".")) / DEFAULT_OUTPUT
+    try:
+        status = run_trace(list(command), output)
+    except TraceError as exc:
+        raise _Fatal(str(exc)) from None
+    click.echo(f"nnreg trace: evidence written to {output}", err=True)
+    sys.exit(status)
 
 
 def run_main() -> None:

@@ -523,9 +523,12 @@ def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]
                       "the static decision stands"]
     if entry["kind"] != "tensor":
         return f"runtime: self.{attribute} is {entry['kind']}, not an unregistered tensor", []
-    notes = [f"runtime: {entry['dtype']} tensor of shape {entry['shape']} on {entry['device']}"]
+    traced = report.get("source") == "trace"
+    seen = "the traced run saw a" if traced else "runtime: a"
+    notes = [f"{seen} {entry['dtype']} tensor of shape {entry['shape']} on {entry['device']}"]
     if attribute in report.get("left_behind", []):
-        notes.append(f"runtime: stays on {entry['device']} after .to('{report['target']}')")
+        notes.append(f"runtime: forward ran with it on {entry['device']}, away from the module's own tensors"
+                     if traced else f"runtime: stays on {entry['device']} after .to('{report['target']}')")
     if report.get("forward_error"):
         notes.append(f"runtime: forward on {report['target']} failed: {report['forward_error']}")
     if entry["dtype"] == "bool" or "int" in entry["dtype"]:
@@ -533,7 +536,8 @@ def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]
     if entry.get("gets_grad") is False:
         evidence.buffer.append(("runtime: gets no gradient in forward, so it is not on a differentiable path", 0.9))
     if entry.get("mutated"):
-        evidence.stateful = "runtime: changed in place during forward"
+        evidence.stateful = "runtime: changed in place " + ("while the traced run called the module" if traced
+                                                              else "during forward")
         evidence.buffer.append((evidence.stateful + ": running state", 0.85))
     return None, notes
 
@@ -580,7 +584,8 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
         runtime_view = {"attribute": runtime.get("attributes", {}).get(attribute), "target": runtime.get("target"),
                         "left_behind": attribute in runtime.get("left_behind", []),
                         "forward_error": runtime.get("forward_error"), "error": runtime.get("error"),
-                        "python": runtime.get("python"), "torch": runtime.get("torch")}
+                        "python": runtime.get("python"), "torch": runtime.get("torch"),
+                        "source": runtime.get("source", "probe")}
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
                    confidence=confidence, status=status, reasons=reasons, edits=edits, score=score,  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from .config import Options
 from .files import Source, SourceError, decode_source, read_source
 from .findings import FileResult, Finding
 from .index import ClassIndex, FileSummary, module_of, summarise
-from .runtime import ConfirmSettings
+from .runtime import RuntimeEvidence
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -90,16 +90,16 @@ def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:
 
 
 def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache | None,
-             confirm: ConfirmSettings | None = None) -> FileResult:
+             runtime: RuntimeEvidence | None = None) -> FileResult:
     """Stage 2 for one file (a cache miss): libcst analysis, stored for the next run."""
     from .stage2 import analyse_source  # libcst is imported only when a file needs it
 
     result, source, summary = loaded.result, loaded.source, loaded.summary
     assert source is not None and summary is not None
-    findings, fixed, error, probed = analyse_source(source, summary, index, options, result.display, confirm)
+    findings, fixed, error, probed = analyse_source(source, summary, index, options, result.display, runtime)
     cached = {"findings": [f.to_json() for f in findings], "error": error,
               "fixed": fixed.decode("latin-1") if fixed is not None else None, "probed": probed}
-    if cache and not confirm:  # results that ran user code are never reused
+    if cache and not runtime:  # results that read runtime evidence are never reused
         cache.put("result", _result_key(loaded, index, options), cached)
     return _restore(loaded, cached)
 
@@ -119,17 +119,17 @@ def _restore(loaded: _Loaded, cached: dict[str, Any]) -> FileResult:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(index: ClassIndex, options: Options, cache: Cache | None, confirm: ConfirmSettings | None) -> None:
-    _WORKER.update(index=index, options=options, cache=cache, confirm=confirm)
+def _init_worker(index: ClassIndex, options: Options, cache: Cache | None, runtime: RuntimeEvidence | None) -> None:
+    _WORKER.update(index=index, options=options, cache=cache, runtime=runtime)
 
 
 def _analyse_in_worker(loaded: _Loaded) -> FileResult:
-    return _analyse(loaded, _WORKER["index"], _WORKER["options"], _WORKER["cache"], _WORKER["confirm"])
+    return _analyse(loaded, _WORKER["index"], _WORKER["options"], _WORKER["cache"], _WORKER["runtime"])
 
 
 def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, bytes] | None = None,
         prefilter: bool = True, jobs: int = 1, cache: Cache | None = None,
-        progress: Progress | None = None, confirm: ConfirmSettings | None = None) -> list[FileResult]:
+        progress: Progress | None = None, runtime: RuntimeEvidence | None = None) -> list[FileResult]:
     """Analyse every path (or the one stdin source) and return per-file results in path order.
 
     The results do not depend on ``jobs`` or on the cache. ``prefilter=False`` runs libcst on every
@@ -158,9 +158,9 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
             item.source = item.result.original = None  # only files that may change keep their bytes
     use_cache = cache if stdin is None else None
     hits = {id(item): use_cache.get("result", _result_key(item, index, options))
-            for item in pending} if use_cache and not confirm else {}
+            for item in pending} if use_cache and not runtime else {}
     misses = [item for item in pending if hits.get(id(item)) is None]
-    analysed = list(show(_mapped(_analyse_in_worker, misses, jobs, (index, options, use_cache, confirm)),
+    analysed = list(show(_mapped(_analyse_in_worker, misses, jobs, (index, options, use_cache, runtime)),
                          len(misses), "analysing"))
     for item, result in zip(misses, analysed, strict=True):
         item.result = result
@@ -183,7 +183,7 @@ def _expand_star_imports(loaded: list[_Loaded], index: ClassIndex) -> None:
 
 
 def _mapped(fn: Callable[[T], R], items: list[T], jobs: int,
-            worker_state: tuple[ClassIndex, Options, Cache | None, ConfirmSettings | None] | None = None) -> Iterator[R]:
+            worker_state: tuple[ClassIndex, Options, Cache | None, RuntimeEvidence | None] | None = None) -> Iterator[R]:
     """``fn`` over ``items`` in input order: in worker processes when that can pay off."""
     if worker_state is not None:
         _init_worker(*worker_state)

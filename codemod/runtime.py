@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .tracing import TraceEvidence
+
 PROBE = Path(__file__).with_name("probe.py")
 STARTUP_TIMEOUT = 300.0  # interpreter start-up and ``import torch``: not counted in --confirm-timeout
 _KEPT = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR", "TEMP",
@@ -47,6 +49,10 @@ class ConfirmSettings:
         """What the probe needs for one class: the attributes to look at, and the class's own
         ``args``/``kwargs``/``inputs`` from ``[tool.nnreg.confirm]``."""
         return {"qualname": qualname, "candidates": candidates, **self.classes.get(f"{module}:{qualname}", {})}
+
+
+# Where runtime evidence comes from: the probe, run now (--confirm), or a run recorded by ``nnreg trace``.
+RuntimeEvidence = ConfirmSettings | TraceEvidence
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,19 @@ from .files import Source
 from .findings import Finding
 from .index import ClassIndex, ClassSummary, FileSummary, module_of
 from .rewrite import SpellingError, apply_edits
-from .runtime import ConfirmSettings, run_probe
+from .runtime import ConfirmSettings, RuntimeEvidence, run_probe
+from .tracing import TraceEvidence
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
-                   confirm: ConfirmSettings | None = None) -> tuple[list[Finding], bytes | None, str | None, dict[str, str]]:
+                   runtime: RuntimeEvidence | None = None) -> tuple[list[Finding], bytes | None, str | None, dict[str, str]]:
     """Findings (sorted by position), the fixed bytes (None when nothing changes), an error, and for each
     class the probe looked at, "built" or the code of why it was not (``runtime.NOT_BUILT``).
 
-    With ``confirm``, the probe runs the module before deciding, and again on the rewritten source:
-    a class whose rewrite fails that check keeps its code, and its findings become ``unsafe``.
+    With ``runtime`` settings for the probe, it runs the module before deciding, and again on the
+    rewritten source: a class whose rewrite fails that check keeps its code, and its findings become
+    ``unsafe``. With the evidence of ``nnreg trace``, the traced run's observations decide alike, and
+    nothing runs.
     """
     try:
         module = cst.parse_module(source.data)
@@ -37,9 +40,11 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     classes = [(summary_, analyse_class(node, summary_, summary, index, positions, lines))
                for node, summary_ in module_classes(module, summary, index)]
     reports: dict[str, Any] | None = None
-    if confirm is not None:
-        requests = _requests(confirm, summary, classes)
-        reports = run_probe(confirm, module_of(source.path)[1], summary.module, source.path, requests)["classes"] \
+    if isinstance(runtime, TraceEvidence):
+        reports = runtime.reports(source.path)
+    elif runtime is not None:
+        requests = _requests(runtime, summary, classes)
+        reports = run_probe(runtime, module_of(source.path)[1], summary.module, source.path, requests)["classes"] \
             if requests else {}
     findings = [finding for class_summary, facts in classes
                 for finding in decide_class(facts, index, options, display,
@@ -47,10 +52,12 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
                 if options.selects(finding.code)]
     findings.sort(key=lambda f: (f.line, f.column))
     fixed, error = _rewrite(module, findings, summary, options, display)
-    if fixed is not None and confirm is not None and reports is not None:
-        failed = verify(confirm, source, summary, findings, reports, fixed)
+    if fixed is not None and isinstance(runtime, ConfirmSettings) and reports is not None:
+        failed = verify(runtime, source, summary, findings, reports, fixed)
         if failed:
             fixed, error = _rewrite(module, findings, summary, options, display)
+    if isinstance(runtime, TraceEvidence):
+        return findings, fixed, error, {}
     probed = {name: "built" if report.get("built") else report.get("why", "raised")
               for name, report in (reports or {}).items()}
     return findings, fixed, error, probed
