@@ -132,14 +132,13 @@ def _confirm_settings(params: dict[str, Any], table: dict[str, Any]) -> ConfirmS
     enabled = params["confirm"] if params["confirm"] is not None else os.environ.get("NNREG_CONFIRM") == "1"
     if not enabled:
         return None
-    settings = ConfirmSettings(python=params["python_path"] or sys.executable, device=params["device"] or "auto",
-                               timeout=params["confirm_timeout"] or 60.0,
-                               memory_gib=params["confirm_memory"] or 8.0, classes=classes)
+    python, device = params["python_path"] or sys.executable, params["device"] or "auto"
     try:
-        check_interpreter(settings.python, settings.device)
+        version = check_interpreter(python, device)
     except ProbeSetupError as exc:
         raise _Fatal(str(exc)) from None
-    return settings
+    return ConfirmSettings(python=python, device=device, timeout=params["confirm_timeout"] or 60.0,
+                           memory_gib=params["confirm_memory"] or 8.0, torch=version, classes=classes)
 
 
 PROGRESS_MIN_FILES = 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import multiprocessing.util
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,8 +23,10 @@ from .config import Options
 from .files import Source, SourceError, decode_source, read_source
 from .findings import FileResult, Finding
 from .index import ClassIndex, FileSummary, module_of, summarise
-from .runtime import RuntimeEvidence
+from .runtime import ConfirmSettings, ProbeRunner, RuntimeEvidence
+from .tracing import TraceEvidence
 
+PROBE_PROCESSES = 4  # with --confirm: at most this many workers, each with one probe process
 T = TypeVar("T")
 R = TypeVar("R")
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
@@ -90,7 +93,7 @@ def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:
 
 
 def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache | None,
-             runtime: RuntimeEvidence | None = None) -> FileResult:
+             runtime: ProbeRunner | TraceEvidence | None = None) -> FileResult:
     """Stage 2 for one file (a cache miss): libcst analysis, stored for the next run."""
     from .stage2 import analyse_source  # libcst is imported only when a file needs it
 
@@ -120,7 +123,20 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(index: ClassIndex, options: Options, cache: Cache | None, runtime: RuntimeEvidence | None) -> None:
+    """Per worker (or once, in-process): the shared state, and for ``--confirm`` the worker's one probe
+    process, closed when the worker exits (``Finalize`` runs where ``atexit`` does not: pool workers)."""
+    _close_probe()
+    if isinstance(runtime, ConfirmSettings):
+        runner = ProbeRunner(runtime, cache)
+        multiprocessing.util.Finalize(runner, runner.close, exitpriority=100)
+        runtime = runner  # type: ignore[assignment]
     _WORKER.update(index=index, options=options, cache=cache, runtime=runtime)
+
+
+def _close_probe() -> None:
+    runner = _WORKER.pop("runtime", None)
+    if isinstance(runner, ProbeRunner):
+        runner.close()
 
 
 def _analyse_in_worker(loaded: _Loaded) -> FileResult:
@@ -160,8 +176,13 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     hits = {id(item): use_cache.get("result", _result_key(item, index, options))
             for item in pending} if use_cache and not runtime else {}
     misses = [item for item in pending if hits.get(id(item)) is None]
-    analysed = list(show(_mapped(_analyse_in_worker, misses, jobs, (index, options, use_cache, runtime)),
-                         len(misses), "analysing"))
+    if isinstance(runtime, ConfirmSettings):
+        jobs = min(jobs, PROBE_PROCESSES)  # each worker keeps one probe process
+    try:
+        analysed = list(show(_mapped(_analyse_in_worker, misses, jobs, (index, options, use_cache, runtime)),
+                             len(misses), "analysing"))
+    finally:
+        _close_probe()
     for item, result in zip(misses, analysed, strict=True):
         item.result = result
     for item in pending:

@@ -1,12 +1,13 @@
 """The runtime probe: run as a script under the user's interpreter, it needs only torch there.
 
-    python probe.py REQUEST.json RESULT.json
+    python probe.py REQUESTS_FD REPLIES_FD
 
-It imports one module file, builds each requested class, and writes what it saw as JSON to
-RESULT.json (never to stdout, which user code may print to). The request can replace the module's
-source (``source``) to verify a rewrite without touching the file on disk. Every class is probed
-on its own: an error in one is recorded and the next one runs. This file must not import nnreg:
-the user's environment may not have libcst or click.
+A long-lived process: it imports torch once, then serves requests (one module file and its classes
+each) read as JSON lines from one pipe, and answers on another (never on stdout, which user code may
+print to): one message per class as soon as it is probed, then ``done``. A request can replace the
+module's source (``source``) to verify a rewrite without touching the file on disk. Every class is
+probed on its own: an error in one is recorded and the next one runs. This file must not import
+nnreg: the user's environment may not have libcst or click.
 """
 
 from __future__ import annotations
@@ -221,50 +222,57 @@ def _gradients(cls: Any, spec: dict[str, Any], inputs: tuple, report: dict[str, 
         report["cpu_error"] = _error(exc)
 
 
-def _signal_ready(fd: int) -> None:
-    """Tell nnreg that torch is imported: its time limit for the user's code starts now."""
-    os.write(fd, b"1")
-    os.close(fd)
+def _target(device: str, torch: Any) -> str:
+    return ("cuda" if torch.cuda.is_available() else "meta") if device == "auto" else device
+
+
+def handle(request: dict[str, Any], torch: Any, send: Any) -> None:
+    """Probe the classes of one module file, sending one message per class, then ``done``. The module
+    is imported afresh (a rewritten ``source`` replaces the file's bytes for this request only)."""
+    name = request["module"]
+    if request["root"] not in sys.path:
+        sys.path.insert(0, request["root"])
+    sys.modules.pop(name, None)
+    override = _SourceOverride(name, request["path"], request["source"]) if request.get("source") is not None else None
+    if override is not None:
+        sys.meta_path.insert(0, override)
+    try:
+        module = importlib.import_module(name)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit on import included
+        send({"done": True, "error": f"cannot import {name}: {_error(exc)}"})
+        return
+    finally:
+        if override is not None:
+            sys.meta_path.remove(override)
+    target = _target(request.get("device", "auto"), torch)
+    for spec in request["classes"]:
+        try:
+            report = probe_class(_resolve(module, spec["qualname"]), spec, target, torch)
+        except BaseException as exc:  # noqa: BLE001
+            report = {"built": False, "error": _error(exc), "why": "not-found"}
+        send({"qualname": spec["qualname"], "report": report})
+    if override is not None:
+        sys.modules.pop(name, None)  # later requests see the file on disk again
+    send({"done": True, "error": None})
 
 
 def main() -> None:
-    request_path, result_path, ready = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    """``python probe.py REQUESTS_FD REPLIES_FD``: one JSON request per line in, JSON lines out."""
+    requests, replies = os.fdopen(int(sys.argv[1]), "rb"), os.fdopen(int(sys.argv[2]), "wb", buffering=0)
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # nnreg's own modules (config.py, cli.py, ...) must not shadow the user's
-    with open(request_path, encoding="utf-8") as handle:
-        request = json.load(handle)
-    result: dict[str, Any] = {"classes": {}, "error": None}
 
-    def write() -> None:
-        with open(result_path, "w", encoding="utf-8") as out:
-            json.dump(result, out)
+    def send(message: dict[str, Any]) -> None:
+        replies.write(json.dumps(message).encode() + b"\n")
 
     try:
         import torch
     except BaseException as exc:  # noqa: BLE001
-        result["error"] = f"torch cannot be imported here: {_error(exc)}"
-        write()
+        send({"ready": False, "error": f"torch cannot be imported here: {_error(exc)}"})
         return
-    _signal_ready(ready)
-    sys.path.insert(0, request["root"])
-    if request.get("source") is not None:
-        sys.meta_path.insert(0, _SourceOverride(request["module"], request["path"], request["source"]))
-    device = request.get("device", "auto")
-    target = ("cuda" if torch.cuda.is_available() else "meta") if device == "auto" else device
-    try:
-        module = importlib.import_module(request["module"])
-    except BaseException as exc:  # noqa: BLE001 - SystemExit on import included
-        result["error"] = f"cannot import {request['module']}: {_error(exc)}"
-        write()
-        return
-    for spec in request["classes"]:
-        try:
-            cls = _resolve(module, spec["qualname"])
-            result["classes"][spec["qualname"]] = probe_class(cls, spec, target, torch)
-        except BaseException as exc:  # noqa: BLE001
-            result["classes"][spec["qualname"]] = {"built": False, "error": _error(exc), "why": "not-found"}
-        write()
-    write()
+    send({"ready": True, "torch": torch.__version__})  # nnreg's time limits for user code start now
+    for line in requests:
+        handle(json.loads(line), torch, send)
 
 
 if __name__ == "__main__":

@@ -10,25 +10,25 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from .analysis import analyse_class, module_classes
+from .analysis import ClassFacts, analyse_class, module_classes
 from .config import Options
 from .decision import candidate_names, decide_class
 from .files import Source
 from .findings import Finding
 from .index import ClassIndex, ClassSummary, FileSummary, module_of
 from .rewrite import SpellingError, apply_edits
-from .runtime import ConfirmSettings, RuntimeEvidence, run_probe
+from .runtime import ProbeRunner
 from .tracing import TraceEvidence
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
-                   runtime: RuntimeEvidence | None = None) -> tuple[list[Finding], bytes | None, str | None, dict[str, str]]:
+                   runtime: ProbeRunner | TraceEvidence | None = None) -> tuple[list[Finding], bytes | None, str | None, dict[str, str]]:
     """Findings (sorted by position), the fixed bytes (None when nothing changes), an error, and for each
     class the probe looked at, "built" or the code of why it was not (``runtime.NOT_BUILT``).
 
-    With ``runtime`` settings for the probe, it runs the module before deciding, and again on the
-    rewritten source: a class whose rewrite fails that check keeps its code, and its findings become
-    ``unsafe``. With the evidence of ``nnreg trace``, the traced run's observations decide alike, and
+    With a ``ProbeRunner``, the probe runs the module before deciding (only classes with a static
+    finding or a value only runtime can type), and again on the rewritten source: a class whose
+    rewrite fails that check keeps its code, and its findings become ``unsafe``. With the evidence of ``nnreg trace``, the traced run's observations decide alike, and
     nothing runs.
     """
     try:
@@ -43,8 +43,8 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     if isinstance(runtime, TraceEvidence):
         reports = runtime.reports(source.path)
     elif runtime is not None:
-        requests = _requests(runtime, summary, classes)
-        reports = run_probe(runtime, module_of(source.path)[1], summary.module, source.path, requests)["classes"] \
+        requests = _requests(runtime, summary, classes, index, options, display)
+        reports = runtime.run(module_of(source.path)[1], summary.module, source.path, requests, source.text) \
             if requests else {}
     findings = [finding for class_summary, facts in classes
                 for finding in decide_class(facts, index, options, display,
@@ -52,7 +52,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
                 if options.selects(finding.code)]
     findings.sort(key=lambda f: (f.line, f.column))
     fixed, error = _rewrite(module, findings, summary, options, display)
-    if fixed is not None and isinstance(runtime, ConfirmSettings) and reports is not None:
+    if fixed is not None and isinstance(runtime, ProbeRunner) and reports is not None:
         failed = verify(runtime, source, summary, findings, reports, fixed)
         if failed:
             fixed, error = _rewrite(module, findings, summary, options, display)
@@ -63,9 +63,18 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     return findings, fixed, error, probed
 
 
-def _requests(confirm: ConfirmSettings, summary: FileSummary, classes: list[tuple[ClassSummary, Any]]) -> list[dict[str, Any]]:
-    return [confirm.request(summary.module, cs.qualname, names)
-            for cs, facts in classes if (names := candidate_names(facts))]
+def _requests(runtime: ProbeRunner, summary: FileSummary, classes: list[tuple[ClassSummary, ClassFacts]],
+              index: ClassIndex, options: Options, display: str) -> list[dict[str, Any]]:
+    """The classes worth running: those with a static finding to confirm or verify, or a value only the
+    probe can type. A file whose candidates are all settled statically is not run at all."""
+    requests = []
+    for class_summary, facts in classes:
+        names = candidate_names(facts)
+        untyped = any(a.info.kind == "possible" for a in facts.assignments if a.attribute in names)
+        found = any(f.status != "suppressed" for f in decide_class(facts, index, options, display))
+        if names and (untyped or found):
+            requests.append(runtime.settings.request(summary.module, class_summary.qualname, names))
+    return requests
 
 
 def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, options: Options,
@@ -89,16 +98,16 @@ def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, 
     return fixed, None
 
 
-def verify(confirm: ConfirmSettings, source: Source, summary: FileSummary, findings: list[Finding],
+def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings: list[Finding],
            before: dict[str, Any], fixed: bytes) -> bool:
     """Run the rewritten source (SPEC 5 step 5); mark the findings of every class that fails unsafe.
     A class that could not be built before the rewrite cannot be verified: its findings keep the static
     decision and say so. Returns whether any class failed."""
     touched = sorted({f.class_name for f in findings if f.action != "skip"})
-    requests = [confirm.request(summary.module, q, sorted({f.attribute for f in findings if f.class_name == q}))
+    requests = [runtime.settings.request(summary.module, q, sorted({f.attribute for f in findings if f.class_name == q}))
                 for q in touched if before.get(q, {}).get("built")]
-    after = run_probe(confirm, module_of(source.path)[1], summary.module, source.path, requests,
-                      source=fixed.decode(source.encoding))["classes"] if requests else {}
+    after = runtime.run(module_of(source.path)[1], summary.module, source.path, requests,
+                        fixed.decode(source.encoding)) if requests else {}
     failed = False
     for qualname in touched:
         mine = [f for f in findings if f.class_name == qualname and f.action != "skip"]

@@ -248,3 +248,39 @@ def test_cuda_reproduces_the_device_error(project: Path) -> None:
     assert mask["runtime"]["target"] == "cuda" and mask["runtime"]["left_behind"] is True
     assert "Expected all tensors to be on the same device" in mask["runtime"]["forward_error"]
     assert mask["status"] == "fixed"
+
+
+NOTE_PID = '''
+import os, pathlib
+
+import torch
+from torch import nn
+
+with (pathlib.Path(__file__).parent / "imports.log").open("a") as log:
+    log.write(f"{os.getpid()} {__name__}\\n")
+
+
+class Net{n}(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mask = torch.ones(3)
+
+    def forward(self, x):
+        return x * self.mask
+'''
+
+
+def test_one_probe_process_serves_every_file_and_results_are_cached(tmp_path: Path) -> None:
+    for n in range(3):
+        (tmp_path / f"net{n}.py").write_text(NOTE_PID.replace("{n}", str(n)))
+    (tmp_path / "quiet.py").write_text(NOTE_PID.replace("{n}", "Q").replace("torch.ones(3)", "torch.tensor(1.0)"))
+    first = nnreg("check", "--confirm", "--format", "json", "-j", "1", ".", cwd=tmp_path)
+    assert first.returncode == 1, first.stderr.decode()
+    imports = (tmp_path / "imports.log").read_text().split()
+    pids, modules = set(imports[0::2]), imports[1::2]
+    assert len(pids) == 1  # one interpreter for all files and for the verification of their rewrites
+    assert sorted(set(modules)) == ["net0", "net1", "net2"]  # quiet.py has nothing to confirm: not run
+    (tmp_path / "imports.log").unlink()
+    again = nnreg("check", "--confirm", "--format", "json", "-j", "1", ".", cwd=tmp_path)
+    assert not (tmp_path / "imports.log").exists()  # same bytes, interpreter, torch and recipe: cached
+    assert json.loads(again.stdout)["findings"] == json.loads(first.stdout)["findings"]
