@@ -28,6 +28,8 @@ def sort_arguments(node: cst.FunctionDef, scope: Scope) -> None:
                 scope.number_args[param.name.value] = "maybe"  # ``t: Tensor = torch.tensor(1.0)``: 0-d by default
             continue
         others.add(param.name.value)
+        if isinstance(param.default, cst.SimpleString) and param.default.raw_value.isidentifier():
+            scope.string_args[param.name.value] = param.default.raw_value
         number = _number_annotation(annotation) if annotation is not None else _number_default(param.default)
         if number:
             scope.number_args[param.name.value] = number

@@ -367,6 +367,9 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
         if a.method not in facts.init_methods and attribute not in heads(a.info.every_path_refs):
             doubts.append(f"runtime state: {a.method}() replaces it with a new value (line {a.line})")
             break
+    if all(a.off_by_default for a in tensors):
+        doubts.append(f"a tensor only for arguments other than the defaults ({tensors[0].off_by_default}): "
+                      "the class built plainly holds no tensor here")
     filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)
     if all(a.info.init == "empty" for a in tensors) and not filled:
         doubts.append("uninitialised memory (torch.empty / torch.Tensor(size)) that nothing fills: a placeholder, "
@@ -556,7 +559,11 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     effective = proposed if action == "skip" else action
     code = "NR001" if effective == "parameter" else "NR002"
     stateful = evidence.stateful is not None
-    persistent = _persistent(options, stateful) if effective == "buffer" else None
+    drawn = effective == "buffer" and not stateful and any(a.info.init == "random" for a in tensors)
+    persistent = _persistent(options, stateful or drawn) if effective == "buffer" else None
+    if drawn and persistent:
+        reasons.append("random values: persistent, so that a loaded checkpoint restores the values it was "
+                       "trained with (__init__ draws new ones)")
     status = "fixed"
     if options.ambiguous != "skip" and reasons[0].startswith("ambiguous"):
         reasons.append(f"--ambiguous {options.ambiguous} chose {action}")

@@ -96,7 +96,9 @@ def _bound_names(target: ast.expr) -> list[str]:
     return []
 
 
-Binding = tuple[str, str | None, bool]  # name, what it stands for (None: not an import or alias), in an except
+# name, what it stands for (None: not an import or alias), a fallback (in an ``except``, or a stub on
+# the other branch of an ``if`` that imports the name)
+Binding = tuple[str, str | None, bool]
 
 
 class _ScopeBindings(ast.NodeVisitor):
@@ -108,6 +110,7 @@ class _ScopeBindings(ast.NodeVisitor):
         self.star_sources: list[str] = []
         self.handlers = 0
         self.resolved: dict[str, str] = {}
+        self.imports: set[int] = set()  # indexes of the events that import statements made
 
     def bind(self, name: str, target: str | None) -> None:
         self.events.append((name, target, self.handlers > 0))
@@ -117,6 +120,7 @@ class _ScopeBindings(ast.NodeVisitor):
             self.resolved[name] = target
 
     def visit_Import(self, node: ast.Import) -> None:
+        self.imports.update(range(len(self.events), len(self.events) + len(node.names)))
         for alias in node.names:
             if alias.asname:
                 self.bind(alias.asname, alias.name)
@@ -128,6 +132,8 @@ class _ScopeBindings(ast.NodeVisitor):
         source = _absolute_from(self.module, self.is_package, node.level, node.module)
         if source is None:
             return
+        named = sum(alias.name != "*" for alias in node.names)
+        self.imports.update(range(len(self.events), len(self.events) + named))
         for alias in node.names:
             if alias.name == "*":  # the names are unknown here; the class index follows the module
                 self.star_sources.append(source)
@@ -211,6 +217,29 @@ class _ScopeBindings(ast.NodeVisitor):
         for statement in node.body:
             self.visit(statement)
         self.handlers -= 1
+
+    def visit_If(self, node: ast.If) -> None:
+        """``if has_torch: import torch.nn as nn`` / ``else: nn = _Stub``: an optional dependency. The
+        branch that imports is the one where the module's classes are modules at all (without torch,
+        nnreg has nothing to fix), so a stub bound on the other branch yields to it, like an ``except``
+        fallback."""
+        self.visit(node.test)
+        start = len(self.events)
+        for statement in node.body:
+            self.visit(statement)
+        middle = len(self.events)
+        for statement in node.orelse:
+            self.visit(statement)
+        branches = (range(start, middle), range(middle, len(self.events)))
+        for here, there in (branches, branches[::-1]):
+            imported = {self.events[i][0]: self.events[i][1] for i in there if i in self.imports}
+            stubbed = {self.events[i][0] for i in here if i not in self.imports} - {
+                self.events[i][0] for i in here if i in self.imports}
+            for i in here:
+                name, target, _ = self.events[i]
+                if name in stubbed and imported.get(name):
+                    self.events[i] = (name, target, True)
+                    self.resolved[name] = imported[name]  # type: ignore[assignment]
 
     def visit_Global(self, node: ast.Global) -> None:
         for name in node.names:

@@ -14,7 +14,7 @@ from typing import Literal
 import libcst as cst
 
 from .imports import ImportTable
-from .torch_facts import (BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS,
+from .torch_facts import (BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS, ALWAYS_0D, MATRIX_REDUCTIONS,
                        INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM,
                        TENSOR_SUBMODULES, VARIABLE, function_gives, is_module_constructor, method_gives)
 
@@ -100,7 +100,9 @@ class Scope:
     number_args: dict[str, Rank0] = field(default_factory=dict)
     locals: dict[str, ExprInfo] = field(default_factory=dict)
     self_tensors: dict[str, ExprInfo] = field(default_factory=dict)
+    self_numbers: dict[str, ExprInfo] = field(default_factory=dict)  # ``self.slope = slope`` (a number)
     self_modules: set[str] = field(default_factory=set)
+    string_args: dict[str, str] = field(default_factory=dict)  # ``window="hann_window"``: the default
     # why a function of the scanned tree (or ``self.m``) returns a tensor, or None (the class index)
     tree_returns: Callable[[str], str | None] = lambda callee: None
 
@@ -332,9 +334,12 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
 
 
 def _result_rank0(short: str, call: cst.Call, args: _Arguments, info: ExprInfo) -> Rank0 | None:
-    """0-d results: a full reduction, an elementwise function of a 0-d tensor, ``scalar_tensor``."""
-    if short == "scalar_tensor":
+    """0-d results: a full reduction, an elementwise function of a 0-d tensor, ``scalar_tensor`` and
+    ``trace``; the determinant of a matrix (0-d unless the argument is a batch of matrices)."""
+    if short in ALWAYS_0D:
         return "yes"
+    if short in MATRIX_REDUCTIONS and args.only:
+        return "maybe"
     if short in FULL_REDUCTIONS and args.only and keyword_argument(call, "dim") is None:
         return "yes"
     if short in ELEMENTWISE and args.only:
@@ -390,7 +395,7 @@ def _deterministic(short: str, call: cst.Call, scope: Scope, args: _Arguments, s
 
 
 def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
-    qualified = scope.qualified(call.func)
+    qualified = scope.qualified(call.func) or _named_by_default(call.func, scope)
     if qualified:
         if qualified in PARAMETER_FACTORIES or qualified in BUFFER_FACTORIES:
             inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
@@ -513,6 +518,8 @@ def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
     chain = self_chain(node, scope.self_name)
     if chain in scope.self_tensors:
         return replace(scope.self_tensors[chain], refs=frozenset({chain}), alias_of=f"self.{chain}")
+    if chain in scope.self_numbers:
+        return replace(scope.self_numbers[chain], refs=frozenset({chain}), alias_of=None)
     if chain is not None:
         head, _, rest = chain.partition(".")
         if rest and chain.rsplit(".", 1)[1] in NON_TENSOR_ATTRIBUTES:
@@ -532,6 +539,24 @@ def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
     return replace(POSSIBLE, refs=receiver.refs)
 
 
+def _named_by_default(func: cst.BaseExpression, scope: Scope) -> str | None:
+    """``getattr(torch, window)`` with ``window="hann_window"`` by default: ``torch.hann_window`` for
+    the default call (the one a labeller, and a user building the class plainly, gets)."""
+    if not (isinstance(func, cst.Call) and isinstance(func.func, cst.Name) and func.func.value == "getattr"
+            and not scope.imports.is_bound("getattr") and len(func.args) == 2
+            and isinstance(func.args[1].value, cst.Name) and func.args[1].value.value in scope.string_args):
+        return None
+    owner = scope.qualified(func.args[0].value)
+    return f"{owner}.{scope.string_args[func.args[1].value.value]}" if owner in ("torch", "torch.fft") else None
+
+
+def _is_int(node: cst.BaseExpression) -> bool:
+    """``1`` or ``-1``: an integer literal, as an index."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return isinstance(node, cst.Integer)
+
+
 def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
     """Classify one expression; never raises, unknown shapes are ``possible``."""
     if isinstance(node, cst.Name):
@@ -548,10 +573,11 @@ def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
         return _classify_attribute(node, scope)
     if isinstance(node, cst.Subscript):  # a view, not the same object, and of another shape
         receiver = classify(node.value, scope)
-        if receiver.is_tensor:
-            return replace(receiver, alias_of=None, rank0=None, vector=False)
-        element = len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) and isinstance(
-            node.slice[0].slice.value, cst.Integer)
+        element = len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) and _is_int(
+            node.slice[0].slice.value)
+        if receiver.is_tensor:  # one element of a 1-d tensor is 0-d
+            return replace(receiver, alias_of=None, rank0="yes" if receiver.vector and element else None,
+                           vector=False)
         return replace(POSSIBLE, refs=receiver.refs, rank0="maybe" if element else None,
                        anchors=receiver.every_path_refs)
     if isinstance(node, cst.BinaryOperation):

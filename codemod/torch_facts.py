@@ -81,6 +81,10 @@ ELEMENTWISE = frozenset({"exp", "exp2", "expm1", "log", "log2", "log10", "log1p"
 # Reductions over every element (no ``dim``): the result is 0-d.
 FULL_REDUCTIONS = frozenset({"sum", "prod", "mean", "amax", "amin", "norm", "std", "var", "count_nonzero",
                              "max", "min", "all", "any", "median", "nansum", "nanmean"})
+# Reductions of a square matrix: 0-d for one matrix, one number per matrix for a batch; ``trace``
+# takes only a 2-d matrix, so it is always 0-d.
+MATRIX_REDUCTIONS = frozenset({"det", "logdet", "linalg.det"})
+ALWAYS_0D = frozenset({"trace", "scalar_tensor"})
 # torch.nn layers whose first two positional arguments are sizes (Python ints).
 SIZED_LAYERS = frozenset({"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
                           "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "RNN", "LSTM",
