@@ -340,7 +340,7 @@ def runtime_tensor(info: ExprInfo, entry: dict[str, Any]) -> ExprInfo:
     kind = ("bool" if dtype == "bool" else "int" if "int" in dtype else "complex" if "complex" in dtype
             else "float64" if dtype == "float64" else "float")
     return replace(info, kind="tensor", dtype=kind, requires_grad=entry.get("requires_grad") or None,  # type: ignore[arg-type]
-                   source=f"a {dtype} tensor at run time")
+                   source=f"a {dtype} tensor at run time", rank0="yes" if entry.get("shape") == [] else info.rank0)
 
 
 def _registered_elsewhere_only(attribute: str, tensors: list[Assignment], assignments: list[Assignment],

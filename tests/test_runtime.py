@@ -104,6 +104,15 @@ class Counted(nn.Module):
         return self.lin(x) * self.weight, {"parameters": sum(p.numel() for p in self.parameters())}
 
 
+class Scalar(nn.Module):
+    def __init__(self, temperature=torch.tensor(0.5)):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, x):
+        return x / self.temperature
+
+
 class Softmax(nn.Module):
     def __init__(self, temperature: torch.Tensor | float = torch.tensor(1.0)):
         super().__init__()
@@ -122,6 +131,7 @@ CONFIG = '''
 "pkg.models:Regularised" = { inputs = "torch.randn(2, 4)" }
 "pkg.models:Counted" = { inputs = "torch.randn(2, 4)" }
 "pkg.models:Softmax" = { inputs = "torch.randn(2, 4)" }
+"pkg.models:Scalar" = { inputs = "torch.randn(2, 4)" }
 '''
 
 
@@ -177,14 +187,15 @@ def test_confirm(project: Path) -> None:
     assert (counted["status"], counted["action"]) == ("unsafe", "skip")
     assert any("(at output[1]['parameters'])" in r for r in counted["reasons"])
     assert "Softmax.temperature" not in found  # Tensor | float: a tensor only for some arguments
+    assert "Scalar.temperature" not in found  # 0-d at run time: works next to tensors on any device
 
 
 def test_confirm_counts_the_classes_built(project: Path) -> None:
     result = nnreg("check", "--format", "json", "--no-cache", "--confirm", "--confirm-timeout", "15", "pkg",
                    cwd=project)
     probe = json.loads(result.stdout)["summary"]["probe"]
-    assert probe == {"built": 7, "not_built": {"needs-arguments": 1, "timeout": 1}}
-    assert "probe: 7 classes built, 2 not built (1 need constructor arguments, 1 timed out)" in result.stderr.decode()
+    assert probe == {"built": 8, "not_built": {"needs-arguments": 1, "timeout": 1}}
+    assert "probe: 8 classes built, 2 not built (1 need constructor arguments, 1 timed out)" in result.stderr.decode()
 
 
 def test_seed_examples_stay_fixed_without_a_recipe(tmp_path: Path) -> None:
