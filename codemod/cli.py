@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import platformdirs
 
 from . import __version__, engine, reporting
 from .cache import Cache
-from .config import ConfigError, build_options, find_pyproject, load_table
-from .discovery import discover, repository_root
+from .config import ConfigError, build_options, find_pyproject, load_table, runtime_settings, selectors
+from .discovery import discover, project_root, repository_root
 from .files import SourceError, write_atomic
 from .findings import FileResult
 from .pullrequest import DEFAULT_AUTHOR, PrSettings, PullRequestError, git, run_pull_requests
@@ -80,6 +81,11 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
     """Resolve config and paths, run the pipeline. Returns the results and the source read from stdin."""
     paths: list[Path] = list(params["paths"]) or [Path(".")]
     from_stdin = Path("-") in paths
+    if params["stdin_filename"] is not None and not from_stdin:
+        if params["paths"]:  # as in ruff, --stdin-filename means "the source comes from stdin"
+            raise _Fatal("--stdin-filename reads the source from stdin: pass '-' or no path, not "
+                         + ", ".join(str(p) for p in params["paths"]))
+        paths, from_stdin = [Path("-")], True
     if from_stdin and len(paths) > 1:
         raise _Fatal("'-' (stdin) cannot be combined with other paths")
     start = params["stdin_filename"] or (Path(".") if from_stdin else paths[0])
@@ -87,7 +93,8 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
     try:
         table, _ = load_table(params["config_file"], start)
         options = build_options(table, {
-            "select": _codes(params["select"]), "ignore": _codes(params["ignore"]),
+            "select": selectors(_codes(params["select"]), "--select"),
+            "ignore": selectors(_codes(params["ignore"]), "--ignore"),
             "ambiguous": params["ambiguous"], "min_confidence": params["min_confidence"],
             "persistent": params["persistent"], "buffer_style": params["buffer_style"],
             "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
@@ -102,7 +109,7 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
-    cache = None if params["no_cache"] else Cache(params["cache_dir"] or root / ".nnreg_cache")
+    cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
     files = list(discover(paths, root, options.exclude))
     return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
                       runtime=runtime), None
@@ -120,25 +127,37 @@ def _runtime_evidence(params: dict[str, Any], table: dict[str, Any]) -> RuntimeE
         raise _Fatal(str(exc)) from None
 
 
+def _default_cache(start: Path) -> Path:
+    """``.nnreg_cache`` in the project; outside any project (run from ``/``, say), the user's cache
+    folder, never the working directory."""
+    project = project_root(start)
+    return project / ".nnreg_cache" if project else Path(platformdirs.user_cache_dir("nnreg"))
+
+
 def _confirm_settings(params: dict[str, Any], table: dict[str, Any]) -> ConfirmSettings | None:
     """Runtime confirmation runs repository code, so only the user turns it on: ``--confirm`` or
     ``NNREG_CONFIRM=1``, never the repository's own config (a pull request could change it). The
-    config's ``[tool.nnreg.confirm]`` table only holds per-class recipes (arguments, inputs)."""
-    section = table.get("confirm", {})
-    if section is True and not params["confirm"]:
+    config may hold the probe's defaults and per-class recipes (arguments, inputs)."""
+    try:
+        defaults, recipes, asked = runtime_settings(table)
+    except ConfigError as exc:
+        raise _Fatal(str(exc)) from None
+    if asked and not params["confirm"]:
         click.echo("nnreg: warning: 'confirm = true' in the config is ignored: only --confirm or NNREG_CONFIRM=1 "
                    "runs repository code", err=True)
-    classes = {k: v for k, v in section.items() if isinstance(v, dict)} if isinstance(section, dict) else {}
     enabled = params["confirm"] if params["confirm"] is not None else os.environ.get("NNREG_CONFIRM") == "1"
     if not enabled:
         return None
-    python, device = params["python_path"] or sys.executable, params["device"] or "auto"
+    python = params["python_path"] or defaults.get("python") or sys.executable
+    device = params["device"] or defaults.get("device") or "auto"
     try:
         version = check_interpreter(python, device)
     except ProbeSetupError as exc:
         raise _Fatal(str(exc)) from None
-    return ConfirmSettings(python=python, device=device, timeout=params["confirm_timeout"] or 60.0,
-                           memory_gib=params["confirm_memory"] or 8.0, torch=version, classes=classes)
+    return ConfirmSettings(python=python, device=device,
+                           timeout=params["confirm_timeout"] or defaults.get("confirm_timeout") or 60.0,
+                           memory_gib=params["confirm_memory"] or defaults.get("confirm_memory") or 8.0,
+                           torch=version, classes=recipes)
 
 
 PROGRESS_MIN_FILES = 200

@@ -33,8 +33,15 @@ CHOICES = {
     "ambiguous": ("buffer", "parameter", "skip"),
     "persistent": ("auto", "always", "never"),
     "buffer_style": ("register_buffer", "nn.Buffer"),
+    "device": ("auto", "cuda", "meta", "cpu"),
 }
 _TUPLES = {"select", "ignore", "exclude", "module_bases"}
+_BOOLS = {"keep_state_dict"}
+_NUMBERS = {"min_confidence": (0.0, 1.0), "confirm_timeout": (1.0, None), "confirm_memory": (0.5, None)}
+# Settings of ``--confirm`` that the config may hold. None of them turns execution on: only the command
+# line (or NNREG_CONFIRM=1) does; ``confirm = true`` is ignored with a warning.
+RUNTIME_KEYS = {"device", "python", "confirm_timeout", "confirm_memory"}
+RULE_CODES = ("NR001", "NR002")
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -65,23 +72,64 @@ def load_table(config_file: Path | None, start: Path) -> tuple[dict[str, Any], P
     return table, path
 
 
+def selectors(values: tuple[str, ...], option: str) -> tuple[str, ...]:
+    """Rule selectors, case-insensitive: ``ALL``, a code, or a prefix of one (``NR``, ``NR00``). A typo
+    that selects nothing is an error, not a silent no-op."""
+    normalised = tuple(value.strip().upper() for value in values)
+    for value in normalised:
+        if value != "ALL" and not any(code.startswith(value) for code in RULE_CODES):
+            raise ConfigError(f"{option}: unknown rule selector '{value}' (known codes: {', '.join(RULE_CODES)})")
+    return tuple("NR" if value == "ALL" else value for value in normalised)
+
+
+def _checked(name: str, value: Any) -> Any:
+    """One setting, checked by type: the message names the key and what it should be."""
+    key = name.replace("_", "-")
+    if name in _TUPLES:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
+            raise ConfigError(f"{key} must be a string or a list of strings, not {value!r}")
+        return selectors(tuple(items), key) if name in ("select", "ignore") else tuple(items)
+    if name in _BOOLS and not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, not {value!r}")
+    if name in _NUMBERS:
+        low, high = _NUMBERS[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be a number, not {value!r}")
+        if value < low or (high is not None and value > high):
+            raise ConfigError(f"{key} must be {f'between {low:g} and {high:g}' if high else f'at least {low:g}'}")
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ConfigError(f"{key} must be one of {', '.join(CHOICES[name])}, not {value!r}")
+    if name == "python" and not isinstance(value, str):
+        raise ConfigError(f"python must be a path to an interpreter, not {value!r}")
+    return value
+
+
 def build_options(table: dict[str, Any], overrides: dict[str, Any]) -> Options:
     """Merge config (keys spelled like the long options) with command-line values that were given."""
     known = {f.name for f in fields(Options)}
     values: dict[str, Any] = {}
     for key, value in table.items():
         name = key.replace("-", "_")
-        if name == "confirm":
-            continue  # the runtime probe's own table
+        if name == "confirm" or name in RUNTIME_KEYS:
+            continue  # the runtime probe's settings: see runtime_settings
         if name not in known:
             raise ConfigError(f"unknown key '{key}' in [tool.nnreg]")
-        values[name] = value
-    values.update({k: v for k, v in overrides.items() if v is not None and v != ()})
-    for name, value in values.items():
-        if name in _TUPLES:
-            values[name] = tuple([value] if isinstance(value, str) else value)
-        if name in CHOICES and value not in CHOICES[name]:
-            raise ConfigError(f"{name.replace('_', '-')} must be one of {', '.join(CHOICES[name])}, not {value!r}")
-    if not 0.0 <= float(values.get("min_confidence", 0.0)) <= 1.0:
-        raise ConfigError("min-confidence must be between 0 and 1")
+        values[name] = _checked(name, value)
+    values.update({k: _checked(k, v) for k, v in overrides.items() if v is not None and v != ()})
     return Options(**values)
+
+
+def runtime_settings(table: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]], bool]:
+    """The probe's defaults from the config (``device``, ``python``, ``confirm-timeout``,
+    ``confirm-memory``), its per-class recipes (``[tool.nnreg.confirm]``), and whether the config
+    asked to turn it on (``confirm = true``), which nnreg ignores and warns about."""
+    settings = {key.replace("-", "_"): value for key, value in table.items() if key.replace("-", "_") in RUNTIME_KEYS}
+    settings = {name: _checked(name, value) for name, value in settings.items()}
+    section = table.get("confirm", {})
+    if isinstance(section, bool):
+        return settings, {}, section
+    if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+        raise ConfigError("[tool.nnreg.confirm] must be a table of per-class recipes "
+                          "(\"pkg.mod:Class\" = { args = [...], kwargs = {...}, inputs = \"...\" })")
+    return settings, section, False

@@ -308,8 +308,10 @@ def _warnings(attribute: str, action: str, persistent: bool, stateful: bool, ten
     if "float64" in dtypes:
         warnings.append("warning: float64 tensor: .half()/.bfloat16()/.to(dtype) on the module now cast it "
                         "(precision-critical tables may lose accuracy)")
-    elif dtypes & {"float", None, "complex"}:
+    elif dtypes & {"float", "complex"}:
         warnings.append("warning: floating tensor: .half()/.bfloat16()/.to(dtype) on the module now cast it")
+    elif None in dtypes:
+        warnings.append("warning: if it is a floating tensor, .half()/.bfloat16()/.to(dtype) on the module now cast it")
     if action == "parameter" or persistent:
         warnings.append(f"warning: adds state_dict key '{attribute}': old checkpoints fail load_state_dict(strict=True) "
                         "with Missing key(s); load with strict=False or fill the key in a "
@@ -421,7 +423,9 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
         entry = (runtime or {}).get("attributes", {}).get(attribute)
         if entry and entry.get("kind") == "tensor":
             assignments = [replace(a, info=runtime_tensor(a.info, entry)) if a.info.kind == "possible"
-                           and a.info.rank0 is None and a.method in facts.init_methods else a for a in assignments]
+                           and a.info.rank0 is None and a.method in facts.init_methods
+                           else replace(a, info=replace(a.info, dtype=runtime_tensor(a.info, entry).dtype))
+                           if a.info.is_tensor and a.info.dtype is None else a for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
         if not tensors and attribute not in view.registered:
             late = _late_state(attribute, assignments, view, options, path)

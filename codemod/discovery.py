@@ -18,15 +18,25 @@ ALWAYS_EXCLUDED = frozenset({".git", ".hg", ".svn", ".venv", "venv", ".tox", ".n
                              "__pypackages__", "build", "dist", "_build", "buck-out", ".ipynb_checkpoints"})
 
 
-def repository_root(start: Path) -> Path:
-    """The root that reported and diffed paths are relative to: the enclosing git work tree, else the
-    enclosing project (pyproject.toml), else the working directory when it contains ``start``."""
-    start = start.absolute()
+def project_root(start: Path) -> Path | None:
+    """The enclosing git work tree, else the enclosing project (``pyproject.toml``), else None."""
+    start = Path(os.path.normpath(start.absolute()))
     directory = start if start.is_dir() else start.parent
     for marker in (".git", "pyproject.toml"):
         for candidate in [directory, *directory.parents]:
             if (candidate / marker).exists():
                 return candidate
+    return None
+
+
+def repository_root(start: Path) -> Path:
+    """The root that reported and diffed paths are relative to: the project around ``start``, else the
+    working directory when it contains ``start``, else ``start``'s directory."""
+    found = project_root(start)
+    if found is not None:
+        return found
+    start = Path(os.path.normpath(start.absolute()))
+    directory = start if start.is_dir() else start.parent
     cwd = Path.cwd()
     return cwd if directory == cwd or cwd in directory.parents else directory
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import multiprocessing.util
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -41,10 +42,13 @@ class _Loaded:
 
 
 def display_path(path: Path, root: Path) -> str:
+    """The path as reported, diffed and cached: relative to the repository root, with ``..`` and ``.``
+    folded (``cd src/pkg/sub && nnreg diff ..`` must give paths ``git apply`` takes)."""
+    normal = Path(os.path.normpath(path.absolute()))
     try:
-        return path.absolute().relative_to(root).as_posix()
+        return normal.relative_to(os.path.normpath(root.absolute())).as_posix()
     except ValueError:
-        return path.as_posix()
+        return normal.as_posix() if path.is_absolute() else os.path.normpath(path)
 
 
 def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _Loaded:

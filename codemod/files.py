@@ -7,6 +7,7 @@ libcst round-trips the bytes it was given.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -67,34 +68,68 @@ def read_source(path: Path) -> Source:
 
 
 def write_atomic(path: Path, new_data: bytes, expected_old: bytes) -> None:
-    """Replace ``path`` with ``new_data`` through a temporary file and a rename.
+    """Write ``new_data`` over ``path``, never leaving a partial file behind.
 
-    Refuses when the file on disk no longer holds ``expected_old`` (someone edited it meanwhile),
-    keeps the file's permission bits, and never leaves a partial file behind: a kill before the
-    rename leaves the old file whole, after it the new one. A symlink stays a symlink: its target
-    is what gets replaced.
+    Refuses a read-only file and one that no longer holds ``expected_old`` (someone edited it
+    meanwhile). The new bytes go to a temporary file next to it first. Normally that file, given the
+    old one's mode, owner and group, is renamed over it: a kill before the rename leaves the old file
+    whole, after it the new one. When a rename would change what the file is (it has other hard
+    links, or its owner or group cannot be given to a new file), the bytes are copied in place
+    instead, and the temporary copy is removed only once they are all written: a kill in between
+    leaves the complete new bytes beside the file. A symlink stays a symlink: its target is written.
     """
     path = path.resolve()
     try:
         current = path.read_bytes()
-        mode = stat.S_IMODE(path.stat().st_mode)
+        info = path.stat()
     except OSError as exc:
         raise SourceError(f"cannot re-read before writing: {exc.strerror or exc}") from None
     if current != expected_old:
         raise SourceError("changed on disk since it was read; not overwritten")
+    if not info.st_mode & 0o222 or not os.access(path, os.W_OK):  # root may write anything: read the bits too
+        raise SourceError("read-only file; not overwritten")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nnreg-tmp", dir=path.parent)
+    in_place = False
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(new_data)
             tmp.flush()
             os.fsync(tmp.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
+        if info.st_nlink == 1 and _same_owner(tmp_name, info):
+            os.chmod(tmp_name, stat.S_IMODE(info.st_mode))
+            os.replace(tmp_name, path)
+            return
+        in_place = True
+        _write_in_place(path, new_data)
+        os.unlink(tmp_name)
     except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
+        if in_place:  # the file may be half-written: the complete new bytes stay beside it
+            message = f"interrupted while writing in place; the complete new source is in {tmp_name}"
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            message = f"cannot write: {getattr(exc, 'strerror', None) or exc}"
         if isinstance(exc, OSError):
-            raise SourceError(f"cannot write: {exc.strerror or exc}") from None
+            raise SourceError(message) from None
         raise
+
+
+def _same_owner(tmp_name: str, info: os.stat_result) -> bool:
+    """Give the new file the old one's owner and group; False when that is not allowed here."""
+    created = os.stat(tmp_name)
+    if (created.st_uid, created.st_gid) == (info.st_uid, info.st_gid):
+        return True
+    try:
+        os.chown(tmp_name, info.st_uid, info.st_gid)
+    except OSError:
+        return False
+    return True
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    """Overwrite the file's own inode (hard links, owner and group stay as they are)."""
+    with path.open("r+b") as handle:
+        handle.write(data)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())

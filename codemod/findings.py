@@ -67,7 +67,8 @@ class FileResult:
     fixed: bytes | None = None
     encoding: str = "utf-8"
     error: str | None = None
-    probed: dict[str, str] = field(default_factory=dict)  # --confirm: class -> "built" or why it was not
+    # --confirm: class -> {"why": code, "error": text} when it was not built, both None when it was
+    probed: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:

@@ -62,7 +62,7 @@ def json_report(results: list[FileResult]) -> str:
     errors = [{"path": r.display, "message": r.error} for r in results if r.error]
     summary = {"files": len(results), "changed_files": sum(r.changed for r in results), "findings": len(findings)}
     if any(r.probed for r in results):
-        summary["probe"] = probe_counts(results)
+        summary["probe"] = {**probe_counts(results), "not_built_classes": not_built(results)}
     return json.dumps({"version": 1, "findings": findings, "errors": errors, "summary": summary}, indent=2) + "\n"
 
 
@@ -73,7 +73,7 @@ def _plural(count: int, word: str) -> str:
 def summary_line(results: list[FileResult], written: bool) -> str:
     """``3 tensors registered in 2 files (2 buffers, 1 parameter); 1 ambiguous skipped; 140 files unchanged``."""
     findings = [f for r in results for f in r.findings]
-    fixed = [f for f in findings if f.status == "fixed"]
+    fixed = [f for r in results if not r.error for f in r.findings if f.status == "fixed"]  # not written: not counted
     changed = sum(r.changed for r in results)
     verb = "registered" if written else "would be registered"
     parts = [f"{_plural(len(fixed), 'tensor')} {verb}"]
@@ -102,9 +102,15 @@ def summary_line(results: list[FileResult], written: bool) -> str:
 
 def probe_counts(results: list[FileResult]) -> dict[str, Any]:
     """How many classes ``--confirm`` built, and why the others were not, most common reason first."""
-    outcomes = Counter(outcome for r in results for outcome in r.probed.values())
-    built = outcomes.pop("built", 0)
+    outcomes = Counter(outcome["why"] for r in results for outcome in r.probed.values())
+    built = outcomes.pop(None, 0)
     return {"built": built, "not_built": dict(outcomes.most_common())}
+
+
+def not_built(results: list[FileResult]) -> list[dict[str, Any]]:
+    """Every class the probe could not build, with the reason: the JSON report lists them all."""
+    return [{"path": r.display, "class": name, "why": outcome["why"], "error": outcome["error"]}
+            for r in results for name, outcome in sorted(r.probed.items()) if outcome["why"] is not None]
 
 
 RULES = {

@@ -22,9 +22,11 @@ from .tracing import TraceEvidence
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
-                   runtime: ProbeRunner | TraceEvidence | None = None) -> tuple[list[Finding], bytes | None, str | None, dict[str, str]]:
+                   runtime: ProbeRunner | TraceEvidence | None = None
+                   ) -> tuple[list[Finding], bytes | None, str | None, dict[str, dict[str, str | None]]]:
     """Findings (sorted by position), the fixed bytes (None when nothing changes), an error, and for each
-    class the probe looked at, "built" or the code of why it was not (``runtime.NOT_BUILT``).
+    class the probe looked at, why it was not built (a ``runtime.NOT_BUILT`` code and the error), or
+    None for both when it was.
 
     With a ``ProbeRunner``, the probe runs the module before deciding (only classes with a static
     finding or a value only runtime can type), and again on the rewritten source: a class whose
@@ -58,7 +60,8 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
             fixed, error = _rewrite(module, findings, summary, options, display)
     if isinstance(runtime, TraceEvidence):
         return findings, fixed, error, {}
-    probed = {name: "built" if report.get("built") else report.get("why", "raised")
+    probed = {name: {"why": None, "error": None} if report.get("built") else
+              {"why": report.get("why", "raised"), "error": report.get("error")}
               for name, report in (reports or {}).items()}
     return findings, fixed, error, probed
 

@@ -113,6 +113,17 @@ class Scalar(nn.Module):
         return x / self.temperature
 
 
+class SoftArgmax(nn.Module):
+    def __init__(self, temperature: "torch.Tensor | float | None" = None):
+        super().__init__()
+        if temperature is None:
+            temperature = torch.tensor(1.0)
+        self.temperature = temperature
+
+    def forward(self, x):
+        return (x / self.temperature).softmax(-1)
+
+
 class Softmax(nn.Module):
     def __init__(self, temperature: torch.Tensor | float = torch.tensor(1.0)):
         super().__init__()
@@ -132,6 +143,7 @@ CONFIG = '''
 "pkg.models:Counted" = { inputs = "torch.randn(2, 4)" }
 "pkg.models:Softmax" = { inputs = "torch.randn(2, 4)" }
 "pkg.models:Scalar" = { inputs = "torch.randn(2, 4)" }
+"pkg.models:SoftArgmax" = { inputs = "torch.randn(2, 4)" }
 '''
 
 
@@ -188,14 +200,18 @@ def test_confirm(project: Path) -> None:
     assert any("(at output[1]['parameters'])" in r for r in counted["reasons"])
     assert "Softmax.temperature" not in found  # Tensor | float: a tensor only for some arguments
     assert "Scalar.temperature" not in found  # 0-d at run time: works next to tensors on any device
+    assert "SoftArgmax.temperature" not in found  # 0-d by default, a float when given: never a buffer
 
 
 def test_confirm_counts_the_classes_built(project: Path) -> None:
     result = nnreg("check", "--format", "json", "--no-cache", "--confirm", "--confirm-timeout", "15", "pkg",
                    cwd=project)
     probe = json.loads(result.stdout)["summary"]["probe"]
-    assert probe == {"built": 8, "not_built": {"needs-arguments": 1, "timeout": 1}}
-    assert "probe: 8 classes built, 2 not built (1 need constructor arguments, 1 timed out)" in result.stderr.decode()
+    assert {k: probe[k] for k in ("built", "not_built")} == {"built": 9, "not_built": {"needs-arguments": 1, "timeout": 1}}
+    assert [(c["path"], c["class"], c["why"]) for c in probe["not_built_classes"]] == [
+        ("pkg/models.py", "NeedsArgs", "needs-arguments"), ("pkg/models.py", "Slow", "timeout")]
+    assert probe["not_built_classes"][0]["error"] == "not built: needs n"
+    assert "probe: 9 classes built, 2 not built (1 need constructor arguments, 1 timed out)" in result.stderr.decode()
 
 
 def test_seed_examples_stay_fixed_without_a_recipe(tmp_path: Path) -> None:
