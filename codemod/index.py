@@ -115,6 +115,9 @@ class FileSummary:
                    functions=functions)
 
 
+NAMESPACE_DEPTH = 4  # folders above a package root searched for namespace packages
+
+
 def package_root(path: Path) -> Path:
     """The directory above the outermost package that contains ``path``."""
     root = path.parent
@@ -252,19 +255,21 @@ class ClassIndex:
         self.module_bases = frozenset(KNOWN_MODULE_BASES + tuple(extra_module_bases))
         self._files: dict[str, FileSummary | None] = {}
         self._roots: set[Path] = set()
+        self._search: list[Path] | None = None
         self._is_module: dict[str, bool] = {}
         self._returns: dict[tuple[str, str], str | None] = {}
 
     def add(self, summary: FileSummary) -> None:
         self._files[summary.module] = summary
         self._roots.add(module_of(summary.path)[1])
+        self._search = None
 
     def _load(self, module: str) -> FileSummary | None:
         if module in self._files:
             return self._files[module]
         self._files[module] = None
         relative = Path(*module.split("."))
-        for root in sorted(self._roots):
+        for root in self._search_roots():
             for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
                 if candidate.is_file():
                     try:
@@ -275,6 +280,16 @@ class ClassIndex:
                     self._files[module] = summarise(candidate, tree, source.sha)
                     return self._files[module]
         return None
+
+    def _search_roots(self) -> list[Path]:
+        """Where absolute imports are looked for: each package root, then the folders above it, since a
+        folder without ``__init__.py`` may be a namespace package (PEP 420) imported from higher up
+        (``from pkg.sub.masks import f`` with no ``pkg/__init__.py``)."""
+        if self._search is None:
+            ordered = sorted(self._roots)
+            above = sorted({parent for root in ordered for parent in list(root.parents)[:NAMESPACE_DEPTH]} - set(ordered))
+            self._search = ordered + above
+        return self._search
 
     def lookup(self, qualified: str) -> ClassSummary | None:
         """The class a qualified name refers to, following re-exports such as ``pkg/__init__.py``,

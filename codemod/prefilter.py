@@ -21,6 +21,12 @@ _REGISTERED = PARAMETER_FACTORIES | BUFFER_FACTORIES
 _MAY_BE_TENSOR = frozenset({"tensor", "tensor_or_tuple", "tensor_or_other"})
 
 
+def _torch_getattr(func: ast.expr, imports: ImportTable) -> bool:
+    """``getattr(torch, name)``: some torch function, chosen by a value."""
+    return (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
+            and len(func.args) == 2 and imports.resolve(dotted_name(func.args[0])) in ("torch", "torch.fft"))
+
+
 class _Taint:
     """Names and attributes that may hold tensors, grown to a fixed point over the class."""
 
@@ -38,6 +44,8 @@ class _Taint:
             qualified = imports.resolve(dotted_name(node.func))
             if qualified:  # registered tensors count: expressions on them are tensors too
                 return function_returns(qualified) in _MAY_BE_TENSOR or qualified in _REGISTERED
+            if _torch_getattr(node.func, imports):  # ``getattr(torch, window)(n)``: the classifier decides
+                return True
             return isinstance(node.func, ast.Attribute) and self.tensor_like(node.func.value, me, local, imports)
         if isinstance(node, ast.Name):
             return node.id in local
