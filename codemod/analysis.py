@@ -73,8 +73,6 @@ class Assignment:
     says_trainable: bool = False  # its comment, the comment above it or its method's docstring says so
     built_once: bool = False  # inside ``if self.X is None:``: the first call builds it, later ones keep it
     updates_itself: bool = False  # a new value computed from the old one on every path (``self.n = self.n + 1``)
-    # why the default call of the method does not run it (``if record: ...`` with ``record=False``), or None
-    off_by_default: str | None = None
 
     def excludes(self, other: Assignment | Use) -> bool:
         """True when the two sit in different branches of one ``if``: at most one of them runs."""
@@ -147,7 +145,6 @@ class _Branches:
     before: dict[str, ExprInfo]
     body: dict[str, ExprInfo] | None = None
     none_tested: frozenset[str] = frozenset()  # ``if self.X is None:``: X is unset in the body
-    by_default: bool | None = None  # the test's value when the method's arguments keep their defaults
 
 
 class _MethodScanner(cst.CSTVisitor):
@@ -157,7 +154,6 @@ class _MethodScanner(cst.CSTVisitor):
                  positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> None:
         self.facts = facts
         self.root = method
-        self.defaults = literal_defaults(method)
         self.name = method.name.value
         self.scope = scope
         self.positions = positions
@@ -213,8 +209,7 @@ class _MethodScanner(cst.CSTVisitor):
         tested = _none_tested(node.test, self.scope.self_name)
         for attribute in tested:
             self._use(attribute, "unset-test", node.test)
-        self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=tested,
-                                  by_default=under_defaults(node.test, self.defaults)))
+        self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=tested))
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
         self._truth_tested(node.test)
@@ -233,23 +228,6 @@ class _MethodScanner(cst.CSTVisitor):
             index = classify(node.slice[0].slice.value, self.scope)
             if index.rank0 == "yes" and not index.is_tensor:
                 self._use(attribute, "number-index", node)
-
-    def _off_by_default(self, statement: cst.Assign | cst.AnnAssign | cst.Call) -> str | None:
-        """Why the method's default call does not assign this value: an enclosing ``if`` whose test is
-        false (or, in its ``else``, true) with the default arguments, or ``X if test else None``."""
-        for frame in self.ifs:
-            in_body = frame.body is None
-            if frame.by_default is (not in_body):
-                test = cst.Module([]).code_for_node(frame.node.test)
-                return f"`if {test}:` is {'false' if in_body else 'true'} with the default arguments"
-        value = getattr(statement, "value", None)
-        if isinstance(value, cst.IfExp):
-            taken = under_defaults(value.test, self.defaults)
-            chosen = value.body if taken else value.orelse
-            if taken is not None and isinstance(chosen, cst.Name) and chosen.value == "None":
-                test = cst.Module([]).code_for_node(value.test)
-                return f"`{test}` is {'true' if taken else 'false'} with the default arguments, which give None"
-        return None
 
     def _says_trainable(self, first: int, last: int) -> bool:
         """The assignment's own comment, the comment lines right above it, or the method's docstring
@@ -415,7 +393,6 @@ class _MethodScanner(cst.CSTVisitor):
                 suppressed=suppression_codes(self.lines, start.start.line, start.end.line), branch=self._branch(),
                 says_trainable=self._says_trainable(start.start.line, start.end.line),
                 built_once=any(attribute in f.none_tested for f in self.ifs if f.body is None),
-                off_by_default=self._off_by_default(statement),
                 updates_itself=info.kind in ("tensor", "possible") and attribute in heads(info.every_path_refs)
                 and _computed_update(getattr(statement, "value", None), me, attribute)))
         elif isinstance(target, cst.Name):
@@ -806,50 +783,3 @@ def _nested_statements(node: cst.BaseCompoundStatement) -> list[cst.CSTNode]:
         statements.extend(final.body.body)
     return statements
 
-
-Literal = bool | int | float | str | None
-_UNKNOWN = object()
-
-
-def literal_defaults(method: cst.FunctionDef) -> dict[str, Literal]:
-    """The parameters whose default is a literal (``None``, ``True``, a number, a string)."""
-    defaults: dict[str, Literal] = {}
-    for param in [*method.params.posonly_params, *method.params.params, *method.params.kwonly_params]:
-        value = _literal(param.default) if param.default is not None else _UNKNOWN
-        if value is not _UNKNOWN:
-            defaults[param.name.value] = value  # type: ignore[assignment]
-    return defaults
-
-
-def _literal(node: cst.BaseExpression) -> object:
-    if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
-        return {"None": None, "True": True, "False": False}[node.value]
-    if isinstance(node, (cst.Integer, cst.Float)):
-        return node.evaluated_value
-    if isinstance(node, cst.SimpleString):
-        return node.evaluated_value
-    return _UNKNOWN
-
-
-def under_defaults(test: cst.BaseExpression, defaults: dict[str, Literal]) -> bool | None:
-    """The value of an ``if`` test when every argument keeps its literal default, or None when the
-    test reads anything else: ``flag``, ``not flag``, ``x is None``, ``x is not None`` and ``and``/``or``
-    of those."""
-    if isinstance(test, cst.Name):
-        return bool(defaults[test.value]) if test.value in defaults else None
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        inner = under_defaults(test.expression, defaults)
-        return None if inner is None else not inner
-    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name)
-            and test.left.value in defaults and isinstance(test.comparisons[0].comparator, cst.Name)
-            and test.comparisons[0].comparator.value == "None"):
-        operator = test.comparisons[0].operator
-        if isinstance(operator, (cst.Is, cst.IsNot)):
-            is_none = defaults[test.left.value] is None
-            return is_none if isinstance(operator, cst.Is) else not is_none
-    if isinstance(test, cst.BooleanOperation):
-        left, right = under_defaults(test.left, defaults), under_defaults(test.right, defaults)
-        if isinstance(test.operator, cst.And):
-            return False if False in (left, right) else (True if left and right else None)
-        return True if True in (left, right) else (False if left is False and right is False else None)
-    return None

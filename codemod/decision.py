@@ -369,9 +369,6 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
         if a.method not in facts.init_methods and attribute not in heads(a.info.every_path_refs):
             doubts.append(f"runtime state: {a.method}() replaces it with a new value (line {a.line})")
             break
-    if all(a.off_by_default for a in tensors):
-        doubts.append(f"a tensor only for arguments other than the defaults ({tensors[0].off_by_default}): "
-                      "the class built plainly holds no tensor here")
     filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)
     if all(a.info.init == "empty" for a in tensors) and not filled:
         doubts.append("uninitialised memory (torch.empty / torch.Tensor(size)) that nothing fills: a placeholder, "

@@ -14,7 +14,7 @@ from typing import Literal
 import libcst as cst
 
 from .imports import ImportTable
-from .torch_facts import (BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS, ALWAYS_0D, MATRIX_REDUCTIONS,
+from .torch_facts import (BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS, ALWAYS_0D, MATRIX_REDUCTIONS, NUMPY_ARRAYS,
                        INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM,
                        TENSOR_SUBMODULES, VARIABLE, function_gives, is_module_constructor, method_gives)
 
@@ -402,7 +402,10 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
             return ExprInfo("registered", source=qualified, rank0=inner.rank0)
         if qualified.startswith(("numpy.", "math.")) or qualified in NOT_TENSORS:
             numbers = [classify(a.value, scope).rank0 for a in call.args if a.keyword is None]
-            rank0 = merge_rank0(*numbers) if qualified.startswith(("numpy.", "math.")) and numbers else None
+            arrays = qualified.startswith("numpy.") and (qualified.split(".")[1] == "random"
+                                                          or qualified.rsplit(".", 1)[-1] in NUMPY_ARRAYS)
+            rank0 = merge_rank0(*numbers) if qualified.startswith(("numpy.", "math.")) and numbers and not arrays \
+                else None
             return ExprInfo("other", source=qualified, rank0=rank0)
         if qualified in VARIABLE:
             inner = classify(call.args[0].value, scope) if call.args else POSSIBLE

@@ -85,6 +85,10 @@ FULL_REDUCTIONS = frozenset({"sum", "prod", "mean", "amax", "amin", "norm", "std
 # takes only a 2-d matrix, so it is always 0-d.
 MATRIX_REDUCTIONS = frozenset({"det", "logdet", "linalg.det"})
 ALWAYS_0D = frozenset({"trace", "scalar_tensor"})
+# NumPy functions that build arrays from numbers (``np.arange(0, 1, 0.1)`` is not a number).
+NUMPY_ARRAYS = frozenset({"arange", "linspace", "logspace", "geomspace", "zeros", "ones", "full", "empty", "eye",
+                          "identity", "array", "asarray", "meshgrid", "tri", "diag", "zeros_like", "ones_like",
+                          "full_like", "empty_like", "stack", "concatenate"})
 # torch.nn layers whose first two positional arguments are sizes (Python ints).
 SIZED_LAYERS = frozenset({"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
                           "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "RNN", "LSTM",
