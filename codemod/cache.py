@@ -29,9 +29,16 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
+def code_version() -> str:
+    """nnreg's version and a hash of its own modules: an editable install whose code changed (same
+    version string) must not read results the old code wrote."""
+    package = Path(__file__).parent
+    return f"{__version__}-{digest(*(path.read_bytes() for path in sorted(package.glob('*.py'))))[:12]}"
+
+
 class Cache:
     def __init__(self, directory: Path) -> None:
-        self.directory = directory / __version__
+        self.directory = directory / code_version()
         self.root = directory
         self._warned = False
         self._writable = True

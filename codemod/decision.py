@@ -560,11 +560,7 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     effective = proposed if action == "skip" else action
     code = "NR001" if effective == "parameter" else "NR002"
     stateful = evidence.stateful is not None
-    drawn = effective == "buffer" and not stateful and any(a.info.init == "random" for a in tensors)
-    persistent = _persistent(options, stateful or drawn) if effective == "buffer" else None
-    if drawn and persistent:
-        reasons.append("random values: persistent, so that a loaded checkpoint restores the values it was "
-                       "trained with (__init__ draws new ones)")
+    persistent = _persistent(options, stateful) if effective == "buffer" else None
     status = "fixed"
     if options.ambiguous != "skip" and reasons[0].startswith("ambiguous"):
         reasons.append(f"--ambiguous {options.ambiguous} chose {action}")

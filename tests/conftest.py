@@ -6,12 +6,23 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runs outside any project cache in the user cache folder: never the tester's own one."""
+    home = tmp_path_factory.mktemp("user-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(home))
+    yield
+    patch.undo()
 NNREG = shutil.which("nnreg")
 
 
