@@ -111,6 +111,8 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
         raise _Fatal(f"no such file or directory: {missing[0]}")
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
     files = list(discover(paths, root, options.exclude))
+    if not files:
+        click.echo(f"nnreg: warning: no Python files found under {', '.join(str(p) for p in paths)}", err=True)
     return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
                       runtime=runtime), None
 

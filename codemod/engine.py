@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import multiprocessing.util
+import os
+import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -79,7 +81,21 @@ def _parse(source: Source) -> tuple[FileSummary | None, str | None]:
         return summarise(source.path, ast.parse(source.data, filename=str(source.path)), source.sha), None
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
-        return None, f"cannot parse{f' (line {line})' if line else ''}: {getattr(exc, 'msg', exc)}"
+        newer = _newer_syntax(source.text.splitlines()[line - 1] if line and line <= source.text.count("\n") + 1
+                              else "")
+        return None, f"cannot parse{f' (line {line})' if line else ''}: {newer or getattr(exc, 'msg', exc)}"
+
+
+_NEWER_SYNTAX = re.compile(r"^\s*(type\s+\w+\s*(\[.*\])?\s*=|(async\s+)?def\s+\w+\s*\[|class\s+\w+\s*\[)")
+
+
+def _newer_syntax(line: str) -> str | None:
+    """The line a parse failed on uses syntax newer than the running Python (PEP 695 type parameters
+    and ``type`` aliases under 3.11): say so, rather than "invalid syntax"."""
+    if sys.version_info < (3, 12) and _NEWER_SYNTAX.match(line):
+        return (f"needs Python 3.12 syntax (PEP 695 type parameters); nnreg runs on "
+                f"{sys.version_info.major}.{sys.version_info.minor}")
+    return None
 
 
 def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,19 @@ def test_outside_any_project_the_cache_goes_to_the_user_cache_folder(tmp_path: P
     assert result.returncode == 1, result.stderr.decode()
     assert not (work / ".nnreg_cache").exists()
     assert (home / "cache" / "nnreg").is_dir()
+
+
+def test_a_folder_without_python_files_says_so(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("nothing to check\n")
+    result = nnreg("check", "--no-cache", "docs", cwd=tmp_path)
+    assert result.returncode == 0
+    assert b"nnreg: warning: no Python files found under docs" in result.stderr
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="PEP 695 syntax parses from Python 3.12 on")
+def test_newer_syntax_is_named(tmp_path: Path) -> None:
+    (tmp_path / "alias.py").write_text("type Vector = list[float]\n")
+    result = nnreg("check", "--no-cache", "alias.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert b"alias.py: error: cannot parse (line 1): needs Python 3.12 syntax (PEP 695 type parameters)" in result.stdout
