@@ -20,7 +20,7 @@ from libcst.metadata import CodeRange
 
 from .index import ClassIndex, ClassSummary, FileSummary
 from .arguments import sort_arguments
-from .torch_facts import SIZED_LAYERS
+from .torch_facts import LAYER_TENSORS, SIZED_LAYERS, torch_layer
 from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
                       dotted, keyword_argument, merge_branches, self_attribute)
 
@@ -724,6 +724,7 @@ def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
 def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, index: ClassIndex,
                   positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> ClassFacts:
     facts = ClassFacts(summary=summary)
+    layer = torch_layer(b for c in [summary, *index.ancestors(summary)] for b in c.bases)
     calls: dict[str, set[str]] = {}
     data_loaders: set[str] = set()
     for item in node.body.body:
@@ -733,6 +734,9 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         self_name = _positional(item)[0].name.value
         scope = Scope(imports=file.imports.overlay(summary.local_bindings.get(item.name.value, {})),
                       self_name=self_name, tree_returns=lambda callee: index.call_returns_tensor(summary, callee))
+        if layer:  # ``self.weight`` of a subclass of nn.Linear is the layer's registered Parameter
+            scope.self_tensors.update({name: ExprInfo("tensor", source=f"{layer}.{name}", refs=frozenset({name}))
+                                       for name in LAYER_TENSORS})
         sort_arguments(item, scope)
         scanner = _MethodScanner(facts, item, scope, positions, lines)
         item.visit(scanner)

@@ -18,6 +18,7 @@ from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
 from .tensors import ExprInfo
+from .torch_facts import torch_layer
 
 TRAINABLE_NAME = re.compile(r"^(weight|bias|gamma|beta|embedding|embeddings|.+_(weight|bias|embedding|embeddings))$")
 CONSTANT_NAME = re.compile(
@@ -38,9 +39,7 @@ MODULE_MEMBERS = frozenset({
 # What the probe reports when it saw nothing about the value: the attribute was not set, or was None, for
 # the arguments it built with. Neither says what the value is for other arguments: not a refutation.
 UNOBSERVED = frozenset({"absent", "NoneType"})
-# torch.nn layers other than these register tensors of their own (weight, running_mean, ...).
-PLAIN_CONTAINERS = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential",
-                              "torch.nn.ModuleList", "torch.nn.ModuleDict"})
+# Names a torch.nn layer base may register itself (weight, running_mean, ...).
 STANDARD_LAYER_TENSORS = re.compile(r"^(weight|bias|running_mean|running_var|num_batches_tracked|"
                                     r"in_proj_weight|in_proj_bias|.+_weight|.+_bias|weight_.+|bias_.+)$")
 
@@ -201,15 +200,14 @@ class _ClassView:
     def of(cls, facts: ClassFacts, index: ClassIndex) -> _ClassView:
         summary = facts.summary
         members, parameters, buffers = index.inherited(summary)
-        layers = [b for c in [summary, *index.ancestors(summary)] for b in c.bases
-                  if b and b.startswith("torch.nn.") and b not in PLAIN_CONTAINERS]
+        layer = torch_layer(b for c in [summary, *index.ancestors(summary)] for b in c.bases)
         aliases: dict[str, list[str]] = defaultdict(list)
         for a in facts.assignments:
             if a.info.is_tensor and a.info.alias_of and a.method in facts.init_methods:
                 aliases[a.info.alias_of].append(a.attribute)
         return cls(facts=facts, members=summary.members | members, parameters=summary.parameters | parameters,
                    registered=summary.parameters | summary.buffers | parameters | buffers,
-                   layer_base=layers[0] if layers else None, aliases=aliases,
+                   layer_base=layer, aliases=aliases,
                    submodules=frozenset(a.attribute for a in facts.assignments if a.info.kind == "module"),
                    inherited_reads=frozenset().union(*(c.reads for c in index.ancestors(summary))),
                    inherited_registered=parameters | buffers)

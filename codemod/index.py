@@ -18,7 +18,7 @@ from .files import SourceError, read_source
 from .imports import ImportTable, build_import_table, dotted_name, local_bindings, module_name_for
 from .prefilter import MethodScan, may_hold_tensor, scan_method
 from .returns import ReturnFact, return_fact
-from .torch_facts import BUFFER_FACTORIES, PARAMETER_FACTORIES
+from .torch_facts import BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, torch_layer
 
 KNOWN_MODULE_BASES = (
     "lightning.pytorch.LightningModule",
@@ -196,7 +196,7 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable,
         elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None:
             members.add(item.target.id)  # a bare ``x: Tensor`` annotation creates no class attribute
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
-    holds, sources = may_hold_tensor(scans)
+    holds, sources = may_hold_tensor(scans, LAYER_TENSORS if torch_layer(bases) else frozenset())
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
                         may_hold_tensor=holds, tensor_sources=sources, reads=frozenset(reads),

@@ -141,14 +141,16 @@ def _tensor_arguments(scan: MethodScan) -> set[str]:
             if arg.annotation is not None and scan.imports.resolve(dotted_name(arg.annotation)) in TENSOR_TYPES}
 
 
-def may_hold_tensor(scans: list[MethodScan]) -> tuple[bool, frozenset[str]]:
+def may_hold_tensor(scans: list[MethodScan], layer_tensors: frozenset[str] = frozenset()) -> tuple[bool, frozenset[str]]:
     """Can some method assign ``self.X`` (directly, in a tuple, chained or by ``setattr``) a tensor?
 
     Returns (yes by torch facts alone, the tree functions whose returns decide it otherwise): the
     functions called where a value reaches ``self.X`` in the same method (through arithmetic,
     indexing, methods, conditionals and locals), which is how the classifier types them; the class
     index answers once every file is known."""
-    if _assigns_tensor(_Taint(scans)):
+    taint = _Taint(scans)
+    taint.attributes |= layer_tensors  # ``self.weight`` of a torch layer subclass: a tensor to build from
+    if _assigns_tensor(taint):
         return True, frozenset()
     sources: set[str] = set()
     for scan in scans:

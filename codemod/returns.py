@@ -58,13 +58,16 @@ class _Body:
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     self._bind(target, node.value)
-            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
-                self._bind(node.target, node.value if isinstance(node, ast.AnnAssign) else None)
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                self._bind(node.target, node.value)
+            elif isinstance(node, ast.AugAssign):  # ``k /= k.sum()``: arithmetic keeps a tensor a tensor
+                self._bind(node.target, ast.BinOp(left=node.target, op=node.op, right=node.value))
             elif isinstance(node, (ast.For, ast.AsyncFor, ast.withitem, ast.NamedExpr)):
                 target = node.target if not isinstance(node, ast.withitem) else node.optional_vars
                 if target is not None:
                     self._bind(target, None)
         self.visiting: set[str] = set()
+        self.rebound = _rebound_arguments(function, self.arguments)
 
     def _bind(self, target: ast.expr, value: ast.expr | None) -> None:
         if isinstance(target, ast.Name):
@@ -80,7 +83,7 @@ class _Body:
         if isinstance(node, ast.Name):
             if node.id in self.visiting:
                 return True  # ``x = x.unsqueeze(0)``: as much a tensor as x's other values say
-            if node.id in self.arguments and node.id not in self.tensor_args:
+            if node.id in self.arguments and node.id not in self.tensor_args and node.id not in self.rebound:
                 return False
             values = self.assigned.get(node.id)
             if node.id in self.tensor_args and not values:
@@ -124,6 +127,15 @@ def _is_tensor_annotation(annotation: ast.expr, imports: ImportTable) -> bool:
         except SyntaxError:
             return False
     return imports.resolve(dotted_name(annotation)) in TENSOR_TYPES
+
+
+def _rebound_arguments(function: ast.FunctionDef | ast.AsyncFunctionDef, arguments: set[str]) -> set[str]:
+    """Arguments the body replaces unconditionally before its first ``return`` (``k = torch.tensor(k)``
+    as a top-level statement): what the function returns under that name is the new value."""
+    returns = [n.lineno for n in _own_nodes(function) if isinstance(n, ast.Return)]
+    first = min(returns, default=0)
+    return {target.id for statement in function.body if isinstance(statement, ast.Assign) and statement.lineno < first
+            for target in statement.targets if isinstance(target, ast.Name) and target.id in arguments}
 
 
 def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:

@@ -8,6 +8,8 @@ tensors that the table already vouches for: how they are initialised and which d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from typing import Literal
 
 from .torch_returns import FUNCTIONS_BY_KIND, METHODS_BY_KIND
@@ -28,6 +30,15 @@ BUFFER_FACTORIES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer",
 CONVERSIONS = frozenset({"to", "cuda", "cpu", "double", "float", "half", "bfloat16", "type"})
 # Tensors that torch.nn layers register: ``self.proj.weight`` is a Parameter when ``self.proj`` is a layer.
 LAYER_TENSORS = frozenset({"weight", "bias", "running_mean", "running_var"})
+# torch.nn classes that register no tensor of their own; every other torch.nn class a module derives
+# from is a layer that does (``weight``, ``bias``, ``running_mean``, ...).
+PLAIN_CONTAINERS = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential",
+                              "torch.nn.ModuleList", "torch.nn.ModuleDict"})
+
+
+def torch_layer(bases: Iterable[str | None]) -> str | None:
+    """The first torch.nn layer among qualified base names: its subclass holds ``self.weight`` & co."""
+    return next((b for b in bases if b and b.startswith("torch.nn.") and b not in PLAIN_CONTAINERS), None)
 
 
 def is_module_constructor(qualified: str) -> bool:
