@@ -53,28 +53,27 @@ class _Body:
         self.arguments = {a.arg for a in named} | {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
         self.tensor_args = {a.arg for a in named
                             if a.annotation is not None and _is_tensor_annotation(a.annotation, imports)}
-        self.assigned: dict[str, list[ast.expr | None]] = {}
+        bindings: dict[str, list[tuple[int, ast.expr | None]]] = {}
         for node in _own_nodes(function):
+            line = getattr(node, "lineno", 0)
             if isinstance(node, ast.Assign):
                 for target in node.targets:
-                    self._bind(target, node.value)
+                    _bind(bindings, line, target, node.value)
             elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                self._bind(node.target, node.value)
+                _bind(bindings, line, node.target, node.value)
             elif isinstance(node, ast.AugAssign):  # ``k /= k.sum()``: arithmetic keeps a tensor a tensor
-                self._bind(node.target, ast.BinOp(left=node.target, op=node.op, right=node.value))
+                _bind(bindings, line, node.target, ast.BinOp(left=node.target, op=node.op, right=node.value))
             elif isinstance(node, (ast.For, ast.AsyncFor, ast.withitem, ast.NamedExpr)):
                 target = node.target if not isinstance(node, ast.withitem) else node.optional_vars
                 if target is not None:
-                    self._bind(target, None)
+                    _bind(bindings, line, target, None)
+        # Values a later top-level assignment overwrites before the first ``return`` never reach it
+        # (``emb = math.log(n); emb = torch.exp(...)``), nor does an argument so replaced.
+        overwritten = _last_overwrites(function)
+        self.assigned = {name: [value for line, value in values if line >= overwritten.get(name, 0)]
+                         for name, values in bindings.items()}
+        self.rebound = set(overwritten) & self.arguments
         self.visiting: set[str] = set()
-        self.rebound = _rebound_arguments(function, self.arguments)
-
-    def _bind(self, target: ast.expr, value: ast.expr | None) -> None:
-        if isinstance(target, ast.Name):
-            self.assigned.setdefault(target.id, []).append(value)
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for element in target.elts:
-                self._bind(element, None)
 
     def tensor(self, node: ast.expr, needs: set[str]) -> bool:
         """Is ``node`` certainly a tensor, given that the tree callees added to ``needs`` are?"""
@@ -129,13 +128,26 @@ def _is_tensor_annotation(annotation: ast.expr, imports: ImportTable) -> bool:
     return imports.resolve(dotted_name(annotation)) in TENSOR_TYPES
 
 
-def _rebound_arguments(function: ast.FunctionDef | ast.AsyncFunctionDef, arguments: set[str]) -> set[str]:
-    """Arguments the body replaces unconditionally before its first ``return`` (``k = torch.tensor(k)``
-    as a top-level statement): what the function returns under that name is the new value."""
-    returns = [n.lineno for n in _own_nodes(function) if isinstance(n, ast.Return)]
-    first = min(returns, default=0)
-    return {target.id for statement in function.body if isinstance(statement, ast.Assign) and statement.lineno < first
-            for target in statement.targets if isinstance(target, ast.Name) and target.id in arguments}
+def _bind(bindings: dict[str, list[tuple[int, ast.expr | None]]], line: int, target: ast.expr,
+          value: ast.expr | None) -> None:
+    if isinstance(target, ast.Name):
+        bindings.setdefault(target.id, []).append((line, value))
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            _bind(bindings, line, element, None)
+
+
+def _last_overwrites(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, int]:
+    """For each name, the line of the last top-level assignment to it before the first ``return``:
+    from there on, what was bound earlier (or passed as an argument) is gone on every path."""
+    first = min((n.lineno for n in _own_nodes(function) if isinstance(n, ast.Return)), default=0)
+    lines: dict[str, int] = {}
+    for statement in function.body:
+        if isinstance(statement, ast.Assign) and statement.lineno < first:
+            for target in statement.targets:
+                if isinstance(target, ast.Name):
+                    lines[target.id] = statement.lineno
+    return lines
 
 
 def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
