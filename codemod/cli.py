@@ -162,6 +162,18 @@ def _confirm_settings(params: dict[str, Any], table: dict[str, Any]) -> ConfirmS
                            torch=version, classes=recipes)
 
 
+def _colour(option: bool | None) -> bool | None:
+    """``--color/--no-color``, else ``NO_COLOR`` / ``FORCE_COLOR`` (no-color.org), else None: colour
+    when stdout is a terminal."""
+    if option is not None:
+        return option
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return None
+
+
 PROGRESS_MIN_FILES = 200
 
 
@@ -194,7 +206,8 @@ def main() -> None:
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
               show_default=True, help="github: workflow annotations (and $GITHUB_STEP_SUMMARY when set).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 whatever is found.")
-def check(output_format: str, exit_zero: bool, **params: Any) -> None:
+@click.option("--show-suppressed", is_flag=True, help="List findings suppressed by a comment (counted either way).")
+def check(output_format: str, exit_zero: bool, show_suppressed: bool, **params: Any) -> None:
     """Report findings. Exit 0: none, 1: findings or unreadable files, 2: error."""
     results, _ = _execute(params)
     if output_format == "json":
@@ -208,8 +221,9 @@ def check(output_format: str, exit_zero: bool, **params: Any) -> None:
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
                 handle.write(summary)
     else:
-        click.echo(reporting.text_report(results, params["verbose"], params["color"]), nl=False,
-                   color=params["color"])
+        color = _colour(params["color"])
+        styled = color if color is not None else sys.stdout.isatty()
+        click.echo(reporting.text_report(results, params["verbose"], styled, show_suppressed), nl=False, color=color)
     _finish(results, params, written=False)
     failed = _reported(results) or any(r.error for r in results)
     sys.exit(1 if failed and not exit_zero else 0)

@@ -42,19 +42,64 @@ def describe(finding: Finding) -> str:
     return f"should be a buffer (persistent={finding.persistent})"
 
 
-def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None) -> str:
-    """ruff-style lines: ``path:line:col: CODE message [status]``, reasons indented with -v."""
-    out: list[str] = []
+_STATUS_WORDS = {"ambiguous": "ambiguous: not rewritten", "unsafe": "refused", "unconfirmed": "refuted at run time",
+                 "suppressed": "suppressed"}
+_TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\.\s*[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _help(finding: Finding) -> str:
+    """The fix, in the words of the code it writes."""
+    name = finding.attribute
+    if finding.action == "parameter" or (finding.action == "skip" and finding.code == "NR001"):
+        return f"wrap it: `self.{name} = nn.Parameter(...)`"
+    return f'register it: `self.register_buffer("{name}", ..., persistent={finding.persistent})`'
+
+
+def _why(finding: Finding) -> list[str]:
+    """Why a finding is not rewritten: the reasons that say so, else the last one."""
+    said = [r for r in finding.reasons if r.startswith(("refused", "ambiguous", "runtime:", "suppressed"))
+            or "nnreg cannot tell" in r or "registering it changes nothing" in r or r.startswith("may be a 0-d")]
+    return said or finding.reasons[-1:]
+
+
+def finding_text(finding: Finding, verbose: bool, color: bool | None) -> list[str]:
+    """ruff's full format: the location and message, the source line with a caret under the
+    attribute, the fix as ``help:``, and why a finding is not rewritten (every reason with ``-v``)."""
+    fixable = finding.status == "fixed"
+    mark = " [*]" if fixable else ""
+    state = "" if fixable else f" ({_STATUS_WORDS[finding.status]})"
+    if color and state:
+        state = click.style(state, fg=_STATUS_COLOURS[finding.status])
+    code = click.style(finding.code, fg="red", bold=True) if color else finding.code
+    out = [f"{finding.path}:{finding.line}:{finding.column + 1}: {code}{mark} "
+           f"{finding.class_name}.{finding.attribute} {describe(finding)}{state}"]
+    if finding.source_line:
+        gutter = " " * len(str(finding.line))
+        target = _TARGET.match(finding.source_line, finding.column)
+        width = len(target.group(0)) if target else 1
+        caret = "^" * width
+        out += [f"{gutter} |", f"{finding.line} | {finding.source_line}",
+                f"{gutter} | {' ' * finding.column}{click.style(caret, fg='red') if color else caret} {finding.code}",
+                f"{gutter} |"]
+    else:
+        gutter = ""
+    out.append(f"{gutter} = help: {_help(finding)}")
+    notes = finding.reasons if verbose else ([] if fixable else _why(finding))
+    out += [f"{gutter} = note: {reason}" for reason in notes]
+    return out
+
+
+def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None, show_suppressed: bool = False) -> str:
+    """One block per finding, as ruff prints them (``--output-format full``), a blank line apart;
+    suppressed findings are counted in the summary and listed only with ``--show-suppressed``."""
+    blocks: list[str] = []
     for result in results:
         if result.error:
-            out.append(f"{result.display}: error: {result.error}")
-        for f in result.findings:
-            status = click.style(f.status, fg=_STATUS_COLOURS[f.status]) if color else f.status
-            out.append(f"{f.path}:{f.line}:{f.column + 1}: {f.code} {f.class_name}.{f.attribute} {describe(f)} "
-                       f"[{status}, confidence {f.confidence:.2f}]")
-            shown = f.reasons if verbose else [r for r in f.reasons if r.startswith(("refused:", "ambiguous"))]
-            out.extend(f"    {reason}" for reason in shown)
-    return "\n".join(out) + ("\n" if out else "")
+            blocks.append(f"{result.display}: error: {result.error}")
+        for finding in result.findings:
+            if finding.status != "suppressed" or show_suppressed:
+                blocks.append("\n".join(finding_text(finding, verbose, color)))
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
 def json_report(results: list[FileResult]) -> str:
@@ -90,6 +135,8 @@ def summary_line(results: list[FileResult], written: bool) -> str:
     if errors:
         parts.append(_plural(errors, "error"))
     parts.append(f"{_plural(len(results) - changed - errors, 'file')} unchanged")
+    if fixed and not written:
+        parts.append(f"{_plural(len(fixed), 'finding')} fixable with `nnreg fix`")
     probe = probe_counts(results)
     if probe["built"] or probe["not_built"]:
         not_built = sum(probe["not_built"].values())

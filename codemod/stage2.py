@@ -53,6 +53,8 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
                                             reports.get(class_summary.qualname) if reports is not None else None)
                 if options.selects(finding.code)]
     findings.sort(key=lambda f: (f.line, f.column))
+    for finding in findings:
+        finding.source_line = lines[finding.line - 1] if 0 < finding.line <= len(lines) else ""
     fixed, error = _rewrite(module, findings, summary, options, display)
     if fixed is not None and isinstance(runtime, ProbeRunner) and reports is not None:
         failed = verify(runtime, source, summary, findings, reports, fixed)

@@ -40,8 +40,9 @@ def tree(tmp_path: Path) -> Path:
 def test_check_exit_codes(tree: Path) -> None:
     found = nnreg("check", "pkg", cwd=tree)
     assert found.returncode == 1
-    assert b"pkg/net.py:8:9: NR002 Net.mask should be a buffer (persistent=False) [fixed" in found.stdout
-    assert found.stderr.decode().strip() == "1 tensor would be registered in 1 file (1 buffer, 0 parameters); 1 file unchanged"
+    assert b"pkg/net.py:8:9: NR002 [*] Net.mask should be a buffer (persistent=False)\n" in found.stdout
+    assert found.stderr.decode().strip() == ("1 tensor would be registered in 1 file (1 buffer, 0 parameters); "
+                                             "1 file unchanged; 1 finding fixable with `nnreg fix`")
     assert nnreg("check", "pkg", "--exit-zero", cwd=tree).returncode == 0
     assert nnreg("check", "pkg/clean.py", cwd=tree).returncode == 0
     assert nnreg("check", "missing.py", cwd=tree).returncode == 2
