@@ -86,7 +86,7 @@ def test_pre_commit_hooks_for_real(tmp_path: Path) -> None:
     home = tmp_path / "pre-commit-home"
     checked = _pre_commit(_hook_repo(tmp_path / "check", "nnreg"), home)
     assert checked.returncode == 1, checked.stdout + checked.stderr
-    assert "net.py:8:9: NR002 Net.mask should be a buffer" in checked.stdout
+    assert "net.py:8:9: NR002 [*] Net.mask should be a buffer" in checked.stdout
     repo = _hook_repo(tmp_path / "fix", "nnreg-fix")
     fixed = _pre_commit(repo, home)
     assert fixed.returncode == 1, fixed.stdout + fixed.stderr  # files were modified
