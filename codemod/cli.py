@@ -50,6 +50,8 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--keep-state-dict", is_flag=True, default=None,
                      help="Apply only rewrites that leave state_dict() keys unchanged."),
         click.option("--exclude", multiple=True, help="gitignore-style pattern of paths to skip."),
+        click.option("--force-exclude", is_flag=True, default=None,
+                     help="Apply exclude patterns to paths named on the command line too (for pre-commit)."),
         click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
                      help="TOML file to read settings from instead of the nearest pyproject.toml."),
         click.option("--stdin-filename", type=click.Path(path_type=Path), help="Name of the source read from '-'."),
@@ -98,6 +100,7 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
             "ambiguous": params["ambiguous"], "min_confidence": params["min_confidence"],
             "persistent": params["persistent"], "buffer_style": params["buffer_style"],
             "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
+            "force_exclude": params["force_exclude"],
         })
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
@@ -110,7 +113,7 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
-    files = list(discover(paths, root, options.exclude))
+    files = list(discover(paths, root, options.exclude, options.force_exclude))
     if not files:
         click.echo(f"nnreg: warning: no Python files found under {', '.join(str(p) for p in paths)}", err=True)
     return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
@@ -207,23 +210,35 @@ def main() -> None:
               show_default=True, help="github: workflow annotations (and $GITHUB_STEP_SUMMARY when set).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 whatever is found.")
 @click.option("--show-suppressed", is_flag=True, help="List findings suppressed by a comment (counted either way).")
-def check(output_format: str, exit_zero: bool, show_suppressed: bool, **params: Any) -> None:
+@click.option("--statistics", "show_statistics", is_flag=True, help="Print counts per code and status instead.")
+@click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the report to this file instead of stdout.")
+def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_statistics: bool,
+          output_file: Path | None, **params: Any) -> None:
     """Report findings. Exit 0: none, 1: findings or unreadable files, 2: error."""
     results, _ = _execute(params)
-    if output_format == "json":
-        click.echo(reporting.json_report(results), nl=False)
+    color = False if output_file else _colour(params["color"])
+    if show_statistics:
+        report = reporting.statistics(results)
+    elif output_format == "json":
+        report = reporting.json_report(results)
     elif output_format == "sarif":
-        click.echo(reporting.sarif_report(results), nl=False)
+        report = reporting.sarif_report(results)
     elif output_format == "github":
-        annotations, summary = reporting.github_report(results)
-        click.echo(annotations, nl=False)
+        report, summary = reporting.github_report(results)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
                 handle.write(summary)
     else:
-        color = _colour(params["color"])
         styled = color if color is not None else sys.stdout.isatty()
-        click.echo(reporting.text_report(results, params["verbose"], styled, show_suppressed), nl=False, color=color)
+        report = reporting.text_report(results, params["verbose"], styled, show_suppressed)
+    if output_file is not None:
+        try:
+            output_file.write_text(report, encoding="utf-8")
+        except OSError as exc:
+            raise _Fatal(f"--output-file {output_file}: {exc.strerror or exc}") from None
+    else:
+        click.echo(report, nl=False, color=color)
     _finish(results, params, written=False)
     failed = _reported(results) or any(r.error for r in results)
     sys.exit(1 if failed and not exit_zero else 0)

@@ -22,6 +22,7 @@ class Options:
     buffer_style: str = "register_buffer"
     keep_state_dict: bool = False
     exclude: tuple[str, ...] = ()
+    force_exclude: bool = False
     module_bases: tuple[str, ...] = ()
 
     def selects(self, code: str) -> bool:
@@ -36,7 +37,7 @@ CHOICES = {
     "device": ("auto", "cuda", "meta", "cpu"),
 }
 _TUPLES = {"select", "ignore", "exclude", "module_bases"}
-_BOOLS = {"keep_state_dict"}
+_BOOLS = {"keep_state_dict", "force_exclude"}
 _NUMBERS = {"min_confidence": (0.0, 1.0), "confirm_timeout": (1.0, None), "confirm_memory": (0.5, None)}
 # Settings of ``--confirm`` that the config may hold. None of them turns execution on: only the command
 # line (or NNREG_CONFIRM=1) does; ``confirm = true`` is ignored with a warning.

@@ -61,6 +61,14 @@ class _Ignores:
             self._specs[directory] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
         return self._specs[directory]
 
+    def excluded(self, path: Path, is_dir: bool) -> bool:
+        """Matched by the user's ``exclude`` patterns (not by .gitignore files)."""
+        try:
+            relative = path.relative_to(self.root).as_posix()
+        except ValueError:
+            return False
+        return self.user.match_file(relative + ("/" if is_dir else ""))
+
     def ignored(self, path: Path, is_dir: bool) -> bool:
         if is_dir and path.name in ALWAYS_EXCLUDED:
             return True
@@ -88,16 +96,21 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = ()) -> Iterator[Path]:
+def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = (),
+             force_exclude: bool = False) -> Iterator[Path]:
     """Python files under ``paths``, sorted, each once.
 
     Paths named explicitly are always included, like black and ruff do: naming a directory that a
-    .gitignore above it ignores scans it with only the .gitignore files inside it.
+    .gitignore above it ignores scans it with only the .gitignore files inside it. With
+    ``force_exclude`` (as pre-commit passes every changed file by name), the ``exclude`` patterns
+    apply to them too.
     """
     ignores = _Ignores(root.absolute(), excludes)
     seen: set[Path] = set()  # resolved paths: a file and a link to it are one file
     for given in paths:
-        given = given.absolute()
+        given = Path(os.path.normpath(given.absolute()))
+        if force_exclude and ignores.excluded(given, is_dir=given.is_dir()):
+            continue
         if given.is_file():
             if given.resolve() not in seen:
                 seen.add(given.resolve())

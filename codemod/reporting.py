@@ -102,6 +102,15 @@ def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
+def statistics(results: list[FileResult]) -> str:
+    """ruff's ``--statistics``: how many findings of each code and status, most first."""
+    counts = Counter((f.code, f.status) for r in results for f in r.findings)
+    width = max((len(str(n)) for n in counts.values()), default=1)
+    return "".join(f"{n:>{width}}  {code}  {'[*]' if status == 'fixed' else '   '} {status:<11} {RULES[code][1]}\n"
+                   for (code, status), n in sorted(counts.items(), key=lambda item: (
+                       -item[1], item[0][0], list(_STATUS_COLOURS).index(item[0][1]))))
+
+
 def json_report(results: list[FileResult]) -> str:
     findings = [f.to_json() for r in results for f in r.findings]
     errors = [{"path": r.display, "message": r.error} for r in results if r.error]

@@ -73,3 +73,26 @@ def test_verbose_gives_every_reason_as_a_note(tmp_path: Path) -> None:
     (tmp_path / "net.py").write_text(SOURCE)
     result = nnreg("check", "--no-cache", "-v", "net.py", cwd=tmp_path)
     assert "  = note: deterministic constructor torch.ones\n" in result.stdout.decode()
+
+
+def test_statistics_count_codes_and_statuses(tmp_path: Path) -> None:
+    result = _check(tmp_path, "--statistics")
+    assert result.stdout.decode() == (
+        "1  NR002  [*] fixed       Tensor attribute should be a registered buffer\n"
+        "1  NR002      ambiguous   Tensor attribute should be a registered buffer\n"
+        "1  NR002      suppressed  Tensor attribute should be a registered buffer\n")
+
+
+def test_output_file_takes_the_report(tmp_path: Path) -> None:
+    result = _check(tmp_path, "--color", "--output-file", "report.txt")
+    assert result.returncode == 1 and result.stdout == b""
+    assert (tmp_path / "report.txt").read_text() == GOLDEN  # never coloured in a file
+
+
+def test_force_exclude_applies_to_named_paths(tmp_path: Path) -> None:
+    (tmp_path / "vendored").mkdir()
+    (tmp_path / "vendored" / "net.py").write_text(SOURCE)
+    named = nnreg("check", "--no-cache", "--exclude", "vendored/", "vendored/net.py", cwd=tmp_path)
+    assert named.returncode == 1  # a path named explicitly is checked, as with black and ruff
+    forced = nnreg("check", "--no-cache", "--exclude", "vendored/", "--force-exclude", "vendored/net.py", cwd=tmp_path)
+    assert forced.returncode == 0 and forced.stdout == b""
