@@ -109,6 +109,7 @@ class ClassFacts:
     # ``super().__init__()`` at the top level of ``__init__``, and that method's name for self
     super_init_line: tuple[cst.SimpleStatementLine, str] | None = None
     data_loading_methods: frozenset[str] = frozenset()
+    layer_base: str | None = None  # a torch.nn layer among the bases: it holds ``self.weight`` & co itself
 
     def uses_of(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
@@ -723,8 +724,8 @@ def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
 
 def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, index: ClassIndex,
                   positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> ClassFacts:
-    facts = ClassFacts(summary=summary)
-    layer = torch_layer(b for c in [summary, *index.ancestors(summary)] for b in c.bases)
+    facts = ClassFacts(summary=summary,
+                       layer_base=torch_layer(b for c in [summary, *index.ancestors(summary)] for b in c.bases))
     calls: dict[str, set[str]] = {}
     data_loaders: set[str] = set()
     for item in node.body.body:
@@ -734,8 +735,9 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         self_name = _positional(item)[0].name.value
         scope = Scope(imports=file.imports.overlay(summary.local_bindings.get(item.name.value, {})),
                       self_name=self_name, tree_returns=lambda callee: index.call_returns_tensor(summary, callee))
-        if layer:  # ``self.weight`` of a subclass of nn.Linear is the layer's registered Parameter
-            scope.self_tensors.update({name: ExprInfo("tensor", source=f"{layer}.{name}", refs=frozenset({name}))
+        if facts.layer_base:  # ``self.weight`` of a subclass of nn.Linear is the layer's registered Parameter
+            scope.self_tensors.update({name: ExprInfo("tensor", source=f"{facts.layer_base}.{name}",
+                                                      refs=frozenset({name}))
                                        for name in LAYER_TENSORS})
         sort_arguments(item, scope)
         scanner = _MethodScanner(facts, item, scope, positions, lines)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .findings import RULES
+
 
 class ConfigError(Exception):
     """A configuration that cannot be used; the run stops with exit code 2."""
@@ -42,7 +44,6 @@ _NUMBERS = {"min_confidence": (0.0, 1.0), "confirm_timeout": (1.0, None), "confi
 # Settings of ``--confirm`` that the config may hold. None of them turns execution on: only the command
 # line (or NNREG_CONFIRM=1) does; ``confirm = true`` is ignored with a warning.
 RUNTIME_KEYS = {"device", "python", "confirm_timeout", "confirm_memory"}
-RULE_CODES = ("NR001", "NR002")
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -78,8 +79,8 @@ def selectors(values: tuple[str, ...], option: str) -> tuple[str, ...]:
     that selects nothing is an error, not a silent no-op."""
     normalised = tuple(value.strip().upper() for value in values)
     for value in normalised:
-        if value != "ALL" and not any(code.startswith(value) for code in RULE_CODES):
-            raise ConfigError(f"{option}: unknown rule selector '{value}' (known codes: {', '.join(RULE_CODES)})")
+        if value != "ALL" and not any(code.startswith(value) for code in RULES):
+            raise ConfigError(f"{option}: unknown rule selector '{value}' (known codes: {', '.join(RULES)})")
     return tuple("NR" if value == "ALL" else value for value in normalised)
 
 

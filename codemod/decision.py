@@ -17,8 +17,6 @@ from .calibration import calibrated
 from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
-from .tensors import ExprInfo
-from .torch_facts import torch_layer
 
 TRAINABLE_NAME = re.compile(r"^(weight|bias|gamma|beta|embedding|embeddings|.+_(weight|bias|embedding|embeddings))$")
 CONSTANT_NAME = re.compile(
@@ -190,7 +188,6 @@ class _ClassView:
     members: frozenset[str]  # defined by the class or a known base
     parameters: frozenset[str]  # registered as Parameters by the class or a known base
     registered: frozenset[str]  # registered as anything by the class or a known base
-    layer_base: str | None  # a torch.nn layer among the bases, which registers tensors of its own
     aliases: dict[str, list[str]]  # what an assignment aliases -> the attributes assigned from it
     submodules: frozenset[str]
     inherited_reads: frozenset[str]  # ``self.X`` read by methods of known base classes
@@ -200,14 +197,13 @@ class _ClassView:
     def of(cls, facts: ClassFacts, index: ClassIndex) -> _ClassView:
         summary = facts.summary
         members, parameters, buffers = index.inherited(summary)
-        layer = torch_layer(b for c in [summary, *index.ancestors(summary)] for b in c.bases)
         aliases: dict[str, list[str]] = defaultdict(list)
         for a in facts.assignments:
             if a.info.is_tensor and a.info.alias_of and a.method in facts.init_methods:
                 aliases[a.info.alias_of].append(a.attribute)
         return cls(facts=facts, members=summary.members | members, parameters=summary.parameters | parameters,
                    registered=summary.parameters | summary.buffers | parameters | buffers,
-                   layer_base=layer, aliases=aliases,
+                   aliases=aliases,
                    submodules=frozenset(a.attribute for a in facts.assignments if a.info.kind == "module"),
                    inherited_reads=frozenset().union(*(c.reads for c in index.ancestors(summary))),
                    inherited_registered=parameters | buffers)
@@ -223,8 +219,8 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
                         f"(register_buffer raises KeyError: attribute '{attribute}' already exists)")
     if "__getattr__" in view.members:
         refusals.append("the class defines __getattr__, so every register_buffer raises 'attribute already exists'")
-    if view.layer_base and STANDARD_LAYER_TENSORS.match(attribute):
-        refusals.append(f"base class {view.layer_base} may register '{attribute}' itself")
+    if view.facts.layer_base and STANDARD_LAYER_TENSORS.match(attribute):
+        refusals.append(f"base class {view.facts.layer_base} may register '{attribute}' itself")
     for use in facts.uses_of(attribute, "del"):
         refusals.append(f"'del self.{attribute}' in {use.method}() (line {use.line}): a later assignment "
                         "would silently make it a plain attribute again")
@@ -334,13 +330,25 @@ def _persistent(options: Options, stateful: bool) -> bool:
     return stateful
 
 
-def runtime_tensor(info: ExprInfo, entry: dict[str, Any]) -> ExprInfo:
-    """A value the static rules could not type, as the probe saw it."""
+def _runtime_dtype(entry: dict[str, Any]) -> str:
+    """The dtype kind the classifier uses for a dtype the probe saw (``int64`` -> ``int``)."""
     dtype = entry.get("dtype", "")
-    kind = ("bool" if dtype == "bool" else "int" if "int" in dtype else "complex" if "complex" in dtype
+    return ("bool" if dtype == "bool" else "int" if "int" in dtype else "complex" if "complex" in dtype
             else "float64" if dtype == "float64" else "float")
-    return replace(info, kind="tensor", dtype=kind, requires_grad=entry.get("requires_grad") or None,  # type: ignore[arg-type]
-                   source=f"a {dtype} tensor at run time", rank0="yes" if entry.get("shape") == [] else info.rank0)
+
+
+def observed(assignment: Assignment, entry: dict[str, Any], init_methods: frozenset[str]) -> Assignment:
+    """An assignment as the probe saw it. A value the static rules could not type in ``__init__`` is the
+    tensor it was (unless its annotation admits a number: then it is a tensor only for some arguments;
+    a 0-d one is a number); a tensor of unknown dtype gets the dtype it had."""
+    info = assignment.info
+    if info.kind == "possible" and info.rank0 is None and assignment.method in init_methods:
+        return replace(assignment, info=replace(
+            info, kind="tensor", dtype=_runtime_dtype(entry), requires_grad=entry.get("requires_grad") or None,
+            source=f"a {entry.get('dtype', '')} tensor at run time", rank0="yes" if entry.get("shape") == [] else None))
+    if info.is_tensor and info.dtype is None:
+        return replace(assignment, info=replace(info, dtype=_runtime_dtype(entry)))
+    return assignment
 
 
 def _registered_elsewhere_only(attribute: str, tensors: list[Assignment], assignments: list[Assignment],
@@ -417,10 +425,7 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
     for attribute, assignments in by_attribute.items():
         entry = (runtime or {}).get("attributes", {}).get(attribute)
         if entry and entry.get("kind") == "tensor":
-            assignments = [replace(a, info=runtime_tensor(a.info, entry)) if a.info.kind == "possible"
-                           and a.info.rank0 is None and a.method in facts.init_methods
-                           else replace(a, info=replace(a.info, dtype=runtime_tensor(a.info, entry).dtype))
-                           if a.info.is_tensor and a.info.dtype is None else a for a in assignments]
+            assignments = [observed(a, entry, facts.init_methods) for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
         if not tensors and attribute not in view.registered:
             late = _late_state(attribute, assignments, view, options, path)

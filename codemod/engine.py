@@ -71,7 +71,6 @@ def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _L
     except (KeyError, TypeError, ValueError):  # written by another build of this version: recompute
         return _Loaded(result, source, summary_key=key if cache else None)
     result.error = cached["error"]
-    result.probed = cached.get("probed", {})
     return _Loaded(result, source, summary)
 
 

@@ -9,6 +9,16 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import libcst as cst
 
+# The codes, by code: (name, short description, full description), as SARIF and --statistics show them.
+RULES = {
+    "NR001": ("TensorShouldBeParameter", "Tensor attribute should be an nn.Parameter",
+              "The module stores a tensor it means to train as a plain attribute: the optimizer never sees it, "
+              "and .to()/.cuda() and state_dict() ignore it. Wrap it in nn.Parameter(...)."),
+    "NR002": ("TensorShouldBeBuffer", "Tensor attribute should be a registered buffer",
+              "The module stores a constant or state tensor as a plain attribute: .to()/.cuda()/.half() leave it "
+              "behind and state_dict() forgets it. Register it with self.register_buffer(...)."),
+}
+
 Action = Literal["parameter", "buffer", "skip"]
 Status = Literal["fixed", "ambiguous", "unsafe", "unconfirmed", "suppressed"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from .imports import ImportTable, dotted_name
 from .returns import tree_callee
-from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, TENSOR_TYPES, is_module_constructor,
-                       function_returns)
+from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, PARAMETER_FACTORIES, TENSOR_TYPES,
+                          function_returns, is_module_constructor)
 
 _REGISTERED = PARAMETER_FACTORIES | BUFFER_FACTORIES
 _MAY_BE_TENSOR = frozenset({"tensor", "tensor_or_tuple", "tensor_or_other"})
@@ -24,7 +24,7 @@ _MAY_BE_TENSOR = frozenset({"tensor", "tensor_or_tuple", "tensor_or_other"})
 def _torch_getattr(func: ast.expr, imports: ImportTable) -> bool:
     """``getattr(torch, name)``: some torch function, chosen by a value."""
     return (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
-            and len(func.args) == 2 and imports.resolve(dotted_name(func.args[0])) in ("torch", "torch.fft"))
+            and len(func.args) == 2 and imports.resolve(dotted_name(func.args[0])) in NAMED_FUNCTION_OWNERS)
 
 
 class _Taint:

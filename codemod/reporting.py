@@ -7,11 +7,11 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 
 import click
 
-from .findings import FileResult, Finding
+from .findings import RULES, FileResult, Finding, Status
 from .runtime import NOT_BUILT
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
@@ -108,7 +108,7 @@ def statistics(results: list[FileResult]) -> str:
     width = max((len(str(n)) for n in counts.values()), default=1)
     return "".join(f"{n:>{width}}  {code}  {'[*]' if status == 'fixed' else '   '} {status:<11} {RULES[code][1]}\n"
                    for (code, status), n in sorted(counts.items(), key=lambda item: (
-                       -item[1], item[0][0], list(_STATUS_COLOURS).index(item[0][1]))))
+                       -item[1], item[0][0], get_args(Status).index(item[0][1]))))
 
 
 def json_report(results: list[FileResult]) -> str:
@@ -169,14 +169,6 @@ def not_built(results: list[FileResult]) -> list[dict[str, Any]]:
             for r in results for name, outcome in sorted(r.probed.items()) if outcome["why"] is not None]
 
 
-RULES = {
-    "NR001": ("TensorShouldBeParameter", "Tensor attribute should be an nn.Parameter",
-              "The module stores a tensor it means to train as a plain attribute: the optimizer never sees it, "
-              "and .to()/.cuda() and state_dict() ignore it. Wrap it in nn.Parameter(...)."),
-    "NR002": ("TensorShouldBeBuffer", "Tensor attribute should be a registered buffer",
-              "The module stores a constant or state tensor as a plain attribute: .to()/.cuda()/.half() leave it "
-              "behind and state_dict() forgets it. Register it with self.register_buffer(...)."),
-}
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 

@@ -176,7 +176,7 @@ class ProbeSession:
 
     def close(self) -> None:
         """Kill the process group (a background child must not outlive nnreg) and release the pipes."""
-        if self.process is not None:
+        if self.process is not None and self.process.returncode is None:
             _kill_group(self.process)
         for fd in (self._requests, self._replies):
             if fd >= 0:
@@ -195,13 +195,14 @@ class ProbeRunner:
     def __init__(self, settings: ConfirmSettings, cache: Cache | None) -> None:
         self.settings, self.cache = settings, cache
         self.session = ProbeSession(settings)
+        self._probe = digest(PROBE.read_bytes()) if cache else ""
 
     def run(self, root: Path, module: str, path: Path, classes: list[dict[str, Any]],
             source: str) -> dict[str, Any]:
         """``{qualname: report}`` for the classes of one module file. When the process dies or hangs,
         the class it was building gets the error and a fresh process probes the classes after it."""
         request = {"root": str(root), "module": module, "path": str(path), "device": self.settings.device}
-        key = digest("probe", PROBE.read_bytes(), self.settings.python, self.settings.torch, json.dumps(request),
+        key = digest("probe", self._probe, self.settings.python, self.settings.torch, json.dumps(request),
                      json.dumps(classes, sort_keys=True), source) if self.cache else ""
         cached = self.cache.get("probe", key) if self.cache else None
         if cached is not None:

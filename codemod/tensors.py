@@ -14,9 +14,10 @@ from typing import Literal
 import libcst as cst
 
 from .imports import ImportTable
-from .torch_facts import (BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING, FULL_REDUCTIONS, ALWAYS_0D, MATRIX_REDUCTIONS, NUMPY_ARRAYS,
-                       INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, NOT_TENSORS, PARAMETER_FACTORIES, RANDOM,
-                       TENSOR_SUBMODULES, VARIABLE, function_gives, is_module_constructor, method_gives)
+from .torch_facts import (ALWAYS_0D, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING,
+                          FULL_REDUCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, MATRIX_REDUCTIONS,
+                          NAMED_FUNCTION_OWNERS, NOT_TENSORS, NUMPY_ARRAYS, PARAMETER_FACTORIES, RANDOM,
+                          TENSOR_SUBMODULES, VARIABLE, function_gives, is_module_constructor, method_gives)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
@@ -550,7 +551,7 @@ def _named_by_default(func: cst.BaseExpression, scope: Scope) -> str | None:
             and isinstance(func.args[1].value, cst.Name) and func.args[1].value.value in scope.string_args):
         return None
     owner = scope.qualified(func.args[0].value)
-    return f"{owner}.{scope.string_args[func.args[1].value.value]}" if owner in ("torch", "torch.fft") else None
+    return f"{owner}.{scope.string_args[func.args[1].value.value]}" if owner in NAMED_FUNCTION_OWNERS else None
 
 
 def _is_int(node: cst.BaseExpression) -> bool:

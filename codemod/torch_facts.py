@@ -36,6 +36,10 @@ PLAIN_CONTAINERS = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module
                               "torch.nn.ModuleList", "torch.nn.ModuleDict"})
 
 
+# Modules whose functions code picks by name (``getattr(torch, window)(n)``).
+NAMED_FUNCTION_OWNERS = frozenset({"torch", "torch.fft"})
+
+
 def torch_layer(bases: Iterable[str | None]) -> str | None:
     """The first torch.nn layer among qualified base names: its subclass holds ``self.weight`` & co."""
     return next((b for b in bases if b and b.startswith("torch.nn.") and b not in PLAIN_CONTAINERS), None)
