@@ -112,7 +112,9 @@ class _ScopeBindings(ast.NodeVisitor):
         self.resolved: dict[str, str] = {}
         self.imports: set[int] = set()  # indexes of the events that import statements made
 
-    def bind(self, name: str, target: str | None) -> None:
+    def bind(self, name: str, target: str | None, imported: bool = False) -> None:
+        if imported:
+            self.imports.add(len(self.events))
         self.events.append((name, target, self.handlers > 0))
         if target is None:
             self.resolved.pop(name, None)
@@ -120,25 +122,22 @@ class _ScopeBindings(ast.NodeVisitor):
             self.resolved[name] = target
 
     def visit_Import(self, node: ast.Import) -> None:
-        self.imports.update(range(len(self.events), len(self.events) + len(node.names)))
         for alias in node.names:
             if alias.asname:
-                self.bind(alias.asname, alias.name)
+                self.bind(alias.asname, alias.name, imported=True)
             else:
                 head = alias.name.split(".")[0]
-                self.bind(head, head)
+                self.bind(head, head, imported=True)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         source = _absolute_from(self.module, self.is_package, node.level, node.module)
         if source is None:
             return
-        named = sum(alias.name != "*" for alias in node.names)
-        self.imports.update(range(len(self.events), len(self.events) + named))
         for alias in node.names:
             if alias.name == "*":  # the names are unknown here; the class index follows the module
                 self.star_sources.append(source)
             else:
-                self.bind(alias.asname or alias.name, f"{source}.{alias.name}")
+                self.bind(alias.asname or alias.name, f"{source}.{alias.name}", imported=True)
 
     def _define(self, name: str) -> None:
         own = f"{self.module}.{name}" if self.module else name
@@ -233,11 +232,10 @@ class _ScopeBindings(ast.NodeVisitor):
         branches = (range(start, middle), range(middle, len(self.events)))
         for here, there in (branches, branches[::-1]):
             imported = {self.events[i][0]: self.events[i][1] for i in there if i in self.imports}
-            stubbed = {self.events[i][0] for i in here if i not in self.imports} - {
-                self.events[i][0] for i in here if i in self.imports}
+            imported_here = {self.events[i][0] for i in here if i in self.imports}
             for i in here:
                 name, target, _ = self.events[i]
-                if name in stubbed and imported.get(name):
+                if name in imported and name not in imported_here:
                     self.events[i] = (name, target, True)
                     self.resolved[name] = imported[name]  # type: ignore[assignment]
 

@@ -46,7 +46,8 @@ def tree_callee(call: ast.Call, imports: ImportTable, me: str | None) -> str | N
 class _Body:
     """Tensor facts inside one function: its arguments and the values assigned to its locals."""
 
-    def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable, me: str | None) -> None:
+    def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef, nodes: list[ast.AST], first_return: int,
+                 imports: ImportTable, me: str | None) -> None:
         self.imports, self.me = imports, me
         arguments = function.args
         named = arguments.posonlyargs + arguments.args + arguments.kwonlyargs
@@ -54,7 +55,7 @@ class _Body:
         self.tensor_args = {a.arg for a in named
                             if a.annotation is not None and _is_tensor_annotation(a.annotation, imports)}
         bindings: dict[str, list[tuple[int, ast.expr | None]]] = {}
-        for node in _own_nodes(function):
+        for node in nodes:
             line = getattr(node, "lineno", 0)
             if isinstance(node, ast.Assign):
                 for target in node.targets:
@@ -69,7 +70,7 @@ class _Body:
                     _bind(bindings, line, target, None)
         # Values a later top-level assignment overwrites before the first ``return`` never reach it
         # (``emb = math.log(n); emb = torch.exp(...)``), nor does an argument so replaced.
-        overwritten = _last_overwrites(function)
+        overwritten = _last_overwrites(function, first_return)
         self.assigned = {name: [value for line, value in values if line >= overwritten.get(name, 0)]
                          for name, values in bindings.items()}
         self.rebound = set(overwritten) & self.arguments
@@ -137,10 +138,10 @@ def _bind(bindings: dict[str, list[tuple[int, ast.expr | None]]], line: int, tar
             _bind(bindings, line, element, None)
 
 
-def _last_overwrites(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, int]:
-    """For each name, the line of the last top-level assignment to it before the first ``return``:
-    from there on, what was bound earlier (or passed as an argument) is gone on every path."""
-    first = min((n.lineno for n in _own_nodes(function) if isinstance(n, ast.Return)), default=0)
+def _last_overwrites(function: ast.FunctionDef | ast.AsyncFunctionDef, first: int) -> dict[str, int]:
+    """For each name, the line of the last top-level assignment to it before the first ``return`` (on
+    line ``first``): from there on, what was bound earlier (or passed as an argument) is gone on every
+    path."""
     lines: dict[str, int] = {}
     for statement in function.body:
         if isinstance(statement, ast.Assign) and statement.lineno < first:
@@ -175,7 +176,7 @@ def return_fact(function: ast.FunctionDef | ast.AsyncFunctionDef, imports: Impor
     returns = [n for n in nodes if isinstance(n, ast.Return)]
     if not returns or any(r.value is None for r in returns):
         return None
-    body = _Body(function, imports, me)
+    body = _Body(function, nodes, min(r.lineno for r in returns), imports, me)
     needs: set[str] = set()
     if not all(body.tensor(r.value, needs) for r in returns):  # type: ignore[arg-type]
         return None
