@@ -499,15 +499,18 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
         refusals.append(f"looked up with {use.detail}() in {use.method}() (line {use.line}): declaring it would change "
                         "what that finds")
     status, action = "fixed", "buffer"
+    held_back: list[str] = []
     if not built_once:  # fit() or reset_noise()? nothing certain says which: report, do not rewrite
-        reasons.append("set by a method forward does not call: fitted state to register, or runtime state (per "
-                       "batch, per episode) to leave alone; nnreg cannot tell which")
+        unsure = ("set by a method forward does not call: fitted state to register, or runtime state (per "
+                  "batch, per episode) to leave alone; nnreg cannot tell which")
+        reasons.append(unsure)
         if options.ambiguous == "buffer":
             reasons.append("--ambiguous buffer chose buffer")
         else:
-            status, action = "ambiguous", "skip"
+            status, action, held_back = "ambiguous", "skip", [unsure]
     status, action, last_word = _settle(status, action, "NR002", confidence, persistent, refusals, late, options)
     reasons += last_word
+    held_back += last_word
     reasons += _warnings(attribute, "buffer", persistent, not built_once, late)
     class_name = facts.summary.qualname.rsplit(".", 1)[-1]
     edits: list[Edit] = []
@@ -517,7 +520,8 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
             Edit(line, attribute, class_name, me, "declare", persistent)]  # type: ignore[arg-type]
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code="NR002", action=action, persistent=persistent,  # type: ignore[arg-type]
-                   confidence=confidence, status=status, reasons=reasons, edits=edits, score=score)  # type: ignore[arg-type]
+                   confidence=confidence, status=status, reasons=reasons, edits=edits, score=score,  # type: ignore[arg-type]
+                   held_back=held_back)
 
 
 def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]) -> tuple[str | None, list[str]]:
@@ -569,15 +573,17 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
         reasons.append(f"--ambiguous {options.ambiguous} chose {action}")
     refusals = _refusals(attribute, effective, tensors, others, view)
     doubts = _doubts(attribute, assignments, tensors, view)
+    held_back: list[str] = []
     if action == "skip":
-        status = "ambiguous"
+        status, held_back = "ambiguous", reasons[:1]  # choose()'s verdict comes first
     elif doubts:
-        status, action = "ambiguous", "skip"
+        status, action, held_back = "ambiguous", "skip", list(doubts)
         reasons.extend(doubts)
     reasons.extend(runtime_notes)
     status, action, last_word = _settle(status, action, code, confidence, action == "parameter" or bool(persistent),
                                         refusals, tensors, options, refuted)
     reasons.extend(last_word)
+    held_back.extend(last_word)
     reasons.extend(_warnings(attribute, effective, bool(persistent), stateful, tensors))
     first = min(tensors, key=lambda a: (a.line, a.column))
     edits: list[Edit] = []
@@ -596,4 +602,4 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
                    confidence=confidence, status=status, reasons=reasons, edits=edits, score=score,  # type: ignore[arg-type]
-                   runtime=runtime_view)
+                   runtime=runtime_view, held_back=held_back)

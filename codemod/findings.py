@@ -54,6 +54,7 @@ class Finding:
     edits: list[Edit] = field(default_factory=list, repr=False, compare=False)
     score: float = 0.0  # the evidence score that ``confidence`` calibrates (codemod/calibration.py)
     source_line: str = ""  # the line of the finding, as written, for the text report's snippet
+    held_back: list[str] = field(default_factory=list)  # the reasons, among ``reasons``, it is not rewritten
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Finding:
@@ -66,7 +67,7 @@ class Finding:
             "attribute": self.attribute, "code": self.code, "action": self.action,
             "persistent": self.persistent, "confidence": self.confidence, "status": self.status,
             "reasons": self.reasons, "runtime": self.runtime, "score": self.score,
-            "source_line": self.source_line,
+            "source_line": self.source_line, "held_back": self.held_back,
         }
 
 

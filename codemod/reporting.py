@@ -55,13 +55,6 @@ def _help(finding: Finding) -> str:
     return f'register it: `self.register_buffer("{name}", ..., persistent={finding.persistent})`'
 
 
-def _why(finding: Finding) -> list[str]:
-    """Why a finding is not rewritten: the reasons that say so, else the last one."""
-    said = [r for r in finding.reasons if r.startswith(("refused", "ambiguous", "runtime:", "suppressed"))
-            or "nnreg cannot tell" in r or "registering it changes nothing" in r or r.startswith("may be a 0-d")]
-    return said or finding.reasons[-1:]
-
-
 def finding_text(finding: Finding, verbose: bool, color: bool | None) -> list[str]:
     """ruff's full format: the location and message, the source line with a caret under the
     attribute, the fix as ``help:``, and why a finding is not rewritten (every reason with ``-v``)."""
@@ -84,7 +77,7 @@ def finding_text(finding: Finding, verbose: bool, color: bool | None) -> list[st
     else:
         gutter = ""
     out.append(f"{gutter} = help: {_help(finding)}")
-    notes = finding.reasons if verbose else ([] if fixable else _why(finding))
+    notes = finding.reasons if verbose else finding.held_back
     out += [f"{gutter} = note: {reason}" for reason in notes]
     return out
 

@@ -95,6 +95,7 @@ def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, 
             if finding.action != "skip":
                 finding.status, finding.action = "unsafe", "skip"
                 finding.reasons.append(f"refused: {exc}")
+                finding.held_back.append(finding.reasons[-1])
         return None, None
     try:
         compile(fixed, display, "exec", dont_inherit=True)
@@ -125,8 +126,10 @@ def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings:
         gaps = _verification_gaps(old, after.get(qualname, {}))
         for finding in mine:
             if problems:
+                refused = [f"refused by runtime verification: {p}" for p in problems]
                 finding.status, finding.action = "unsafe", "skip"
-                finding.reasons.extend(f"refused by runtime verification: {p}" for p in problems)
+                finding.reasons.extend(refused)
+                finding.held_back.extend(refused)
                 continue
             added = finding.attribute in set(after[qualname].get("state_dict") or []) - set(old.get("state_dict") or [])
             keys = f"state_dict gains the key '{finding.attribute}'" if added else "state_dict keys unchanged"
