@@ -87,6 +87,14 @@ def init_repo(path: Path) -> Path:
     return path
 
 
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` under ``root``, folders included; returns ``root``."""
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
 @pytest.fixture
 def python() -> str:
     return sys.executable

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NNREG, git, init_repo
+from conftest import NNREG, git, init_repo, write_tree
 
 torch = pytest.importorskip("torch")
 
@@ -41,11 +41,8 @@ CONFIG = "[tool.nnreg]\nconfirm = true\n"
 @pytest.fixture
 def hostile(tmp_path: Path) -> Path:
     """A checked-out pull request whose config asks for runtime confirmation."""
-    work = init_repo(tmp_path / "work")
-    (work / "pkg").mkdir()
-    (work / "pkg" / "__init__.py").write_text("")
-    (work / "pkg" / "net.py").write_text(PAYLOAD)
-    (work / "pyproject.toml").write_text(CONFIG)
+    work = write_tree(init_repo(tmp_path / "work"),
+                      {"pkg/__init__.py": "", "pkg/net.py": PAYLOAD, "pyproject.toml": CONFIG})
     git("add", "-A", cwd=work)
     git("commit", "-qm", "initial", cwd=work)
     return work

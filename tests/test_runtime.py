@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import nnreg
+from conftest import nnreg, write_tree
 
 torch = pytest.importorskip("torch")
 
@@ -149,11 +149,7 @@ CONFIG = '''
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "__init__.py").write_text("")
-    (tmp_path / "pkg" / "models.py").write_text(MODULES)
-    (tmp_path / "pyproject.toml").write_text(CONFIG)
-    return tmp_path
+    return write_tree(tmp_path, {"pkg/__init__.py": "", "pkg/models.py": MODULES, "pyproject.toml": CONFIG})
 
 
 def _findings(project: Path, *args: str) -> dict[str, dict]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import init_repo, nnreg
+from conftest import init_repo, nnreg, write_tree
 
 pytest.importorskip("torch")
 
@@ -75,13 +75,8 @@ def test_mixed():
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    work = init_repo(tmp_path / "work")
-    (work / "pkg").mkdir()
-    (work / "pkg" / "__init__.py").write_text("")
-    (work / "pkg" / "layers.py").write_text(LAYERS)
-    (work / "tests").mkdir()
-    (work / "tests" / "test_layers.py").write_text(TESTS)
-    return work
+    return write_tree(init_repo(tmp_path / "work"),
+                      {"pkg/__init__.py": "", "pkg/layers.py": LAYERS, "tests/test_layers.py": TESTS})
 
 
 def findings(project: Path, *args: str) -> dict[str, dict]:
