@@ -80,8 +80,7 @@ def _parse(source: Source) -> tuple[FileSummary | None, str | None]:
         return summarise(source.path, ast.parse(source.data, filename=str(source.path)), source.sha), None
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
-        newer = _newer_syntax(source.text.splitlines()[line - 1] if line and line <= source.text.count("\n") + 1
-                              else "")
+        newer = _newer_syntax(getattr(exc, "text", None) or "")  # the offending line, as Python read it
         return None, f"cannot parse{f' (line {line})' if line else ''}: {newer or getattr(exc, 'msg', exc)}"
 
 
