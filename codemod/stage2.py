@@ -41,17 +41,18 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     lines = source.text.splitlines()
     classes = [(summary_, analyse_class(node, summary_, summary, index, positions, lines))
                for node, summary_ in module_classes(module, summary, index)]
+    decided = [decide_class(facts, index, options, display) for _, facts in classes]  # a class may be defined twice
     reports: dict[str, Any] | None = None
     if isinstance(runtime, TraceEvidence):
         reports = runtime.reports(source.path)
     elif runtime is not None:
-        requests = _requests(runtime, summary, classes, index, options, display)
+        requests = _requests(runtime, summary, classes, decided)
         reports = runtime.run(module_of(source.path)[1], summary.module, source.path, requests, source.text) \
             if requests else {}
-    findings = [finding for class_summary, facts in classes
-                for finding in decide_class(facts, index, options, display,
-                                            reports.get(class_summary.qualname) if reports is not None else None)
-                if options.selects(finding.code)]
+    for position, (class_summary, facts) in enumerate(classes):  # what runtime saw of a class decides it again
+        if reports and class_summary.qualname in reports:
+            decided[position] = decide_class(facts, index, options, display, reports[class_summary.qualname])
+    findings = [finding for found in decided for finding in found if options.selects(finding.code)]
     findings.sort(key=lambda f: (f.line, f.column))
     for finding in findings:
         finding.source_line = lines[finding.line - 1] if 0 < finding.line <= len(lines) else ""
@@ -69,14 +70,14 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
 
 
 def _requests(runtime: ProbeRunner, summary: FileSummary, classes: list[tuple[ClassSummary, ClassFacts]],
-              index: ClassIndex, options: Options, display: str) -> list[dict[str, Any]]:
+              decided: list[list[Finding]]) -> list[dict[str, Any]]:
     """The classes worth running: those with a static finding to confirm or verify, or a value only the
     probe can type. A file whose candidates are all settled statically is not run at all."""
     requests = []
-    for class_summary, facts in classes:
+    for (class_summary, facts), found_here in zip(classes, decided, strict=True):
         names = candidate_names(facts)
         untyped = any(a.info.kind == "possible" for a in facts.assignments if a.attribute in names)
-        found = any(f.status != "suppressed" for f in decide_class(facts, index, options, display))
+        found = any(f.status != "suppressed" for f in found_here)
         if names and (untyped or found):
             requests.append(runtime.settings.request(summary.module, class_summary.qualname, names))
     return requests
