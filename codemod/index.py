@@ -119,9 +119,12 @@ NAMESPACE_DEPTH = 4  # folders above a package root searched for namespace packa
 
 
 def package_root(path: Path) -> Path:
-    """The directory above the outermost package that contains ``path``."""
+    """The directory above the outermost package that contains ``path``. A folder without
+    ``__init__.py`` inside a regular package is a namespace subpackage of it (PEP 420:
+    ``pkg/models/unit/net.py`` is ``pkg.models.unit.net`` and may import ``from ...base``), so the
+    walk goes on while the folder or its parent is a package."""
     root = path.parent
-    while (root / "__init__.py").is_file() and root.parent != root:
+    while ((root / "__init__.py").is_file() or (root.parent / "__init__.py").is_file()) and root.parent != root:
         root = root.parent
     return root
 
