@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import libcst as cst
@@ -22,7 +22,8 @@ from .index import ClassIndex, ClassSummary, FileSummary
 from .arguments import sort_arguments
 from .torch_facts import LAYER_TENSORS, SIZED_LAYERS, torch_layer
 from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
-                      dotted, keyword_argument, merge_branches, self_attribute)
+                      dotted, keyword_argument, merge_branches, narrowed_info, self_attribute,
+                      tensor_tests)
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
@@ -146,6 +147,7 @@ class _Branches:
     before: dict[str, ExprInfo]
     body: dict[str, ExprInfo] | None = None
     none_tested: frozenset[str] = frozenset()  # ``if self.X is None:``: X is unset in the body
+    tensors_if_false: frozenset[str] = frozenset()  # ``if not isinstance(x, torch.Tensor):``: x is one after it
 
 
 class _MethodScanner(cst.CSTVisitor):
@@ -210,7 +212,8 @@ class _MethodScanner(cst.CSTVisitor):
         tested = _none_tested(node.test, self.scope.self_name)
         for attribute in tested:
             self._use(attribute, "unset-test", node.test)
-        self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=tested))
+        self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=tested,
+                                  tensors_if_false=tensor_tests(node.test, self.scope)[1]))
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
         self._truth_tested(node.test)
@@ -343,6 +346,9 @@ class _MethodScanner(cst.CSTVisitor):
     def leave_If(self, original_node: cst.If) -> None:
         frame = self.ifs.pop()
         other = frame.body if frame.body is not None else frame.before
+        if frame.body is None:  # no ``else``: the path that skipped the body passed the test as false
+            other = {**other, **{name: narrowed_info(name, replace(self.scope, locals=frame.before))
+                                 for name in frame.tensors_if_false}}
         current = self.scope.locals
         for name in set(other) | set(current):
             paths = [branch.get(name) or argument_info(name, self.scope) for branch in (other, current)]

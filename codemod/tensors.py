@@ -17,7 +17,7 @@ from .imports import ImportTable
 from .torch_facts import (ALWAYS_0D, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING,
                           FULL_REDUCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, MATRIX_REDUCTIONS,
                           NAMED_FUNCTION_OWNERS, NOT_TENSORS, NUMPY_ARRAYS, PARAMETER_FACTORIES, RANDOM,
-                          TENSOR_SUBMODULES, VARIABLE, function_gives, is_module_constructor, method_gives)
+                          TENSOR_SUBMODULES, TENSOR_TYPES, VARIABLE, function_gives, is_module_constructor, method_gives)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
@@ -606,8 +606,53 @@ def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
                            refs=frozenset().union(*(i.refs for i in infos)))
         return OTHER if identity else POSSIBLE
     if isinstance(node, cst.IfExp):
-        return merge_branches(classify(node.body, scope), classify(node.orelse, scope))
+        when_true, when_false = tensor_tests(node.test, scope)
+        return merge_branches(_narrowed(node.body, when_true, scope), _narrowed(node.orelse, when_false, scope))
     return POSSIBLE
+
+
+def tensor_tests(test: cst.BaseExpression, scope: Scope) -> tuple[frozenset[str], frozenset[str]]:
+    """Names a test proves to be tensors when it is true, and when it is false: ``isinstance(x,
+    torch.Tensor)``, ``torch.is_tensor(x)``, ``type(x) is torch.Tensor`` (or ``==``), and their
+    negations (``not ...``, ``is not``, ``!=``). Python's own narrowing, as a type checker reads it."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        when_true, when_false = tensor_tests(test.expression, scope)
+        return when_false, when_true
+    if isinstance(test, cst.Call) and len(test.args) in (1, 2) and isinstance(test.args[0].value, cst.Name):
+        name = test.args[0].value.value
+        builtin = dotted(test.func) if scope.qualified(test.func) is None else None  # not rebound by an import
+        if builtin == "isinstance" and len(test.args) == 2 and scope.qualified(test.args[1].value) in TENSOR_TYPES:
+            return frozenset({name}), frozenset()
+        if len(test.args) == 1 and scope.qualified(test.func) == "torch.is_tensor":
+            return frozenset({name}), frozenset()
+    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Call)
+            and dotted(test.left.func) == "type" and scope.qualified(test.left.func) is None and len(test.left.args) == 1
+            and isinstance(test.left.args[0].value, cst.Name)
+            and scope.qualified(test.comparisons[0].comparator) in TENSOR_TYPES):
+        name = frozenset({test.left.args[0].value.value})
+        operator = test.comparisons[0].operator
+        if isinstance(operator, (cst.Is, cst.Equal)):
+            return name, frozenset()
+        if isinstance(operator, (cst.IsNot, cst.NotEqual)):
+            return frozenset(), name
+    return frozenset(), frozenset()
+
+
+def narrowed_info(name: str, scope: Scope) -> ExprInfo:
+    """A name a test proved to be a tensor: what it held before, made a tensor if it was unknown."""
+    before = scope.locals.get(name)
+    if before is None and name in scope.tensor_args | scope.other_args:
+        return ExprInfo("tensor", source=f"argument {name} (tested to be a tensor)", from_argument=name,
+                        alias_of=f"argument {name}")
+    if before is not None and before.is_tensor:
+        return before
+    return ExprInfo("tensor", source=f"{name} (tested to be a tensor)", from_argument=before and before.from_argument)
+
+
+def _narrowed(node: cst.BaseExpression, tensors: frozenset[str], scope: Scope) -> ExprInfo:
+    if isinstance(node, cst.Name) and node.value in tensors:
+        return narrowed_info(node.value, scope)
+    return classify(node, scope)
 
 
 def merge_branches(body: ExprInfo, orelse: ExprInfo) -> ExprInfo:
