@@ -371,8 +371,8 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
     if "maybe" in ranks and None not in ranks:
         doubts.append("may be a 0-d tensor (built from an argument that accepts a Python number or defaults to a 0-d tensor): a 0-d "
                       "CPU tensor works next to tensors on any device, so registering may change nothing")
-    for a in assignments:
-        if a.method not in facts.init_methods and attribute not in heads(a.info.every_path_refs):
+    for a in assignments:  # a cache rebuilt behind ``if self.X is None or <too small>`` is a table, not per-call state
+        if a.method not in facts.init_methods and attribute not in heads(a.info.every_path_refs) and not a.built_once:
             doubts.append(f"runtime state: {a.method}() replaces it with a new value (line {a.line})")
             break
     filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)
