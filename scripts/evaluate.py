@@ -25,7 +25,7 @@ import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
@@ -280,6 +280,13 @@ def write_calibration(rows: list[tuple[float, float, int, int]], path: Path = CA
     path.write_text(text[:start] + f"TABLE: tuple[tuple[float, float], ...] = {tuple(table)!r}" + text[end:])
 
 
+def write_dump(report: Report, path: Path) -> None:
+    """Every outcome as one JSON line: the labelled row and nnreg's finding (or null)."""
+    with path.open("w", encoding="utf-8") as out:
+        for outcome in report.outcomes:
+            out.write(json.dumps({"row": asdict(outcome.candidate), "finding": outcome.finding}) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", type=Path, action="append",
@@ -289,6 +296,8 @@ def main() -> int:
                         help="write the smoothed table into codemod/calibration.py (tuning rounds only)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where wheels are downloaded and unpacked")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--dump", type=Path, help="write every labelled row with nnreg's finding as JSON lines, for reading "
+                        "what a rule does to rows it did not change")
     parser.add_argument("--min-precision", type=float, default=0.0)
     parser.add_argument("--min-recall", type=float, default=0.0)
     args = parser.parse_args()
@@ -302,6 +311,8 @@ def main() -> int:
     findings = {distribution: run_nnreg(root, args.jobs) for distribution, root in sorted(roots.items())}
     report = score(candidates, findings)
     print(format_report(report))
+    if args.dump:
+        write_dump(report, args.dump)
     if args.calibration or args.write_calibration:
         rows = calibration_rows(report)
         print("\ncalibration (rewrites by evidence score):\n" + format_calibration(rows))
