@@ -20,7 +20,7 @@ from libcst.metadata import CodeRange
 
 from .index import ClassIndex, ClassSummary, FileSummary
 from .arguments import sort_arguments
-from .torch_facts import LAYER_TENSORS, SIZED_LAYERS, torch_layer
+from .torch_facts import LAYER_INIT_CALLS, LAYER_TENSORS, SIZED_LAYERS, torch_layer
 from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
                       dotted, keyword_argument, merge_branches, narrowed_info, self_attribute,
                       tensor_tests)
@@ -728,6 +728,15 @@ def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
     return frozenset(reached)
 
 
+def construction_hooks(summary: ClassSummary, index: ClassIndex, layer_base: str | None) -> set[str]:
+    """Methods a base class's ``__init__`` calls on self (``self.register_schedule()``, torch's
+    ``self.reset_parameters()``): this class's overrides of them run at construction too."""
+    hooks = {name for base in index.ancestors(summary) for name in base.init_calls}
+    if layer_base in LAYER_INIT_CALLS:
+        hooks.add(LAYER_INIT_CALLS[layer_base])
+    return hooks
+
+
 def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, index: ClassIndex,
                   positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> ClassFacts:
     facts = ClassFacts(summary=summary,
@@ -750,7 +759,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         item.visit(scanner)
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
         data_loaders |= scanner.data_loaders
-    facts.init_methods = _reachable(calls, "__init__")
+    facts.init_methods = _reachable(calls, "__init__", *construction_hooks(summary, index, facts.layer_base))
     facts.forward_methods = _reachable(calls, "forward")
     facts.data_loading_methods = _reachable(calls, *(data_loaders & calls.keys()))
     return facts

@@ -10,6 +10,7 @@ but do not include (``from .base import Base`` when only ``net.py`` was named) a
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,8 @@ class ClassSummary:
     tree_calls: frozenset[str] = frozenset()  # functions of the tree its methods call (``self.m``: methods)
     # tree functions whose returns decide whether it can hold a tensor at all (see ``may_hold_tensor``)
     tensor_sources: frozenset[str] = frozenset()
+    # methods its ``__init__`` calls on self, transitively: a subclass's override of one runs at construction
+    init_calls: frozenset[str] = frozenset()
 
     @property
     def qualified(self) -> str:
@@ -96,7 +99,7 @@ class FileSummary:
                 "shadowed": sorted(self.imports.shadowed), "is_package": self.imports.is_package,
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
                              "buffers": sorted(c.buffers), "reads": sorted(c.reads), "tree_calls": sorted(c.tree_calls),
-                "tensor_sources": sorted(c.tensor_sources)}
+                "tensor_sources": sorted(c.tensor_sources), "init_calls": sorted(c.init_calls)}
                             for c in self.classes.values()],
                 "functions": {name: [list(f.needs), f.source] for name, f in self.functions.items()}}
 
@@ -108,7 +111,8 @@ class FileSummary:
                                                   "parameters": frozenset(c["parameters"]),
                                                   "buffers": frozenset(c["buffers"]), "reads": frozenset(c["reads"]),
                                                   "tree_calls": frozenset(c["tree_calls"]),
-                                                  "tensor_sources": frozenset(c["tensor_sources"])})
+                                                  "tensor_sources": frozenset(c["tensor_sources"]),
+                                                  "init_calls": frozenset(c["init_calls"])})
                    for c in data["classes"]}
         functions = {name: ReturnFact(tuple(needs), source) for name, (needs, source) in data["functions"].items()}
         return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes,
@@ -199,11 +203,27 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable,
         elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None:
             members.add(item.target.id)  # a bare ``x: Tensor`` annotation creates no class attribute
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
+    called = {scan.method.name: {call.func.attr for call in scan.self_calls} for scan in scans}  # type: ignore[attr-defined]
     holds, sources = may_hold_tensor(scans, LAYER_TENSORS if torch_layer(bases) else frozenset())
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
                         may_hold_tensor=holds, tensor_sources=sources, reads=frozenset(reads),
-                        local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves)
+                        local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves,
+                        init_calls=reachable_methods(called, "__init__") - {"__init__"})
+
+
+def reachable_methods(calls: Mapping[str, Collection[str]], *roots: str) -> frozenset[str]:
+    """The ``roots`` plus every method they call on self, transitively (names a class does not
+    define are kept: a subclass may define them)."""
+    reached: set[str] = set()
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        pending.extend(calls.get(name, ()))
+    return frozenset(reached)
 
 
 def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:

@@ -45,6 +45,17 @@ def torch_layer(bases: Iterable[str | None]) -> str | None:
     return next((b for b in bases if b and b.startswith("torch.nn.") and b not in PLAIN_CONTAINERS), None)
 
 
+# torch.nn layers whose ``__init__`` calls a method on self that a subclass may override: the override runs
+# at construction, so what it assigns is built by ``__init__`` (checked against torch in the tests).
+_RESETTING = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Bilinear", "Conv1d", "Conv2d", "Conv3d",
+              "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "GRU", "GRUCell",
+              "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LSTM", "LSTMCell", "LayerNorm",
+              "Linear", "PReLU", "RMSNorm", "RNN", "RNNBase", "RNNCell", "RNNCellBase", "SyncBatchNorm")
+LAYER_INIT_CALLS: dict[str, str] = {**{f"torch.nn.{name}": "reset_parameters" for name in _RESETTING},
+                                    "torch.nn.MultiheadAttention": "_reset_parameters",
+                                    "torch.nn.Transformer": "_reset_parameters"}
+
+
 def is_module_constructor(qualified: str) -> bool:
     """``torch.nn.Linear`` and the like: a class under torch.nn that builds a module, not a tensor."""
     return (qualified.startswith("torch.nn.") and qualified.rsplit(".", 1)[-1][:1].isupper()

@@ -4,6 +4,7 @@ hand-written part (Python-level functions without an operator schema) is checked
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from codemod import torch_returns  # noqa: E402
-from codemod.torch_facts import FUNCTION_RETURNS, METHOD_RETURNS, function_returns, method_returns  # noqa: E402
+from codemod.torch_facts import (FUNCTION_RETURNS, LAYER_INIT_CALLS, METHOD_RETURNS, function_returns,  # noqa: E402
+                                 method_returns)
 
 GENERATOR = Path(__file__).resolve().parent.parent / "scripts" / "generate_torch_returns.py"
 
@@ -90,3 +92,13 @@ def test_methods() -> None:
     for name in ("float", "to", "clone", "unsqueeze", "matmul", "detach", "exp"):
         assert method_returns(name) == "tensor"
         assert name in METHOD_RETURNS
+
+
+@pytest.mark.parametrize("layer", sorted(LAYER_INIT_CALLS))
+def test_layers_call_their_construction_hook_from_init(layer: str) -> None:
+    """The torch layers listed as calling a method on self from ``__init__`` do, in the installed torch:
+    a subclass's override of it runs at construction."""
+    cls = getattr(torch.nn, layer.rsplit(".", 1)[1])
+    hook = LAYER_INIT_CALLS[layer]
+    inits = [k.__dict__["__init__"] for k in cls.__mro__ if k is not torch.nn.Module and "__init__" in k.__dict__]
+    assert any(f"self.{hook}()" in inspect.getsource(init) for init in inits)
