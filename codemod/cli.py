@@ -79,8 +79,9 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
-def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
-    """Resolve config and paths, run the pipeline. Returns the results and the source read from stdin."""
+def _execute(params: dict[str, Any], show_files: bool = False) -> tuple[list[FileResult], bytes | None]:
+    """Resolve config and paths, run the pipeline. Returns the results and the source read from stdin.
+    With ``show_files``, list the files a run would read (as reported) and exit 0 instead, as ruff does."""
     paths: list[Path] = list(params["paths"]) or [Path(".")]
     from_stdin = Path("-") in paths
     if params["stdin_filename"] is not None and not from_stdin:
@@ -104,20 +105,30 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
         })
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
-    runtime = _runtime_evidence(params, table)
+    runtime = None if show_files else _runtime_evidence(params, table)
     if from_stdin:
         name = params["stdin_filename"] or Path("stdin.py")
+        if show_files:
+            _list_files([name], root)
         data = sys.stdin.buffer.read()
         return engine.run([], root, options, stdin=(name, data)), data
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
-    cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
     files = list(discover(paths, root, options.exclude, options.force_exclude))
+    if show_files:
+        _list_files(files, root)
+    cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
     if not files:
         click.echo(f"nnreg: warning: no Python files found under {', '.join(str(p) for p in paths)}", err=True)
     return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
                       runtime=runtime), None
+
+
+def _list_files(files: list[Path], root: Path) -> None:
+    """``--show-files``: one path a line, as every report names it; then exit 0."""
+    click.echo("".join(f"{engine.display_path(path, root)}\n" for path in files), nl=False)
+    sys.exit(0)
 
 
 def _runtime_evidence(params: dict[str, Any], table: dict[str, Any]) -> RuntimeEvidence | None:
@@ -213,10 +224,11 @@ def main() -> None:
 @click.option("--statistics", "show_statistics", is_flag=True, help="Print counts per code and status instead.")
 @click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the report to this file instead of stdout.")
+@click.option("--show-files", is_flag=True, help="List the files that would be checked, one a line, and exit 0.")
 def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_statistics: bool,
-          output_file: Path | None, **params: Any) -> None:
+          output_file: Path | None, show_files: bool, **params: Any) -> None:
     """Report findings. Exit 0: none, 1: findings or unreadable files, 2: error."""
-    results, _ = _execute(params)
+    results, _ = _execute(params, show_files)
     color = False if output_file else _colour(params["color"])
     if show_statistics:
         report = reporting.statistics(results)
