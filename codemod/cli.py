@@ -10,15 +10,16 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import platformdirs
 
-from . import __version__, engine, reporting
+from . import __version__, engine, reporting, suppression
 from .cache import Cache
-from .config import ConfigError, build_options, find_pyproject, load_table, runtime_settings, selectors
+from .config import ConfigError, Options, build_options, find_pyproject, load_table, runtime_settings, selectors
 from .discovery import discover, project_root, repository_root
 from .files import SourceError, write_atomic
 from .findings import FileResult
@@ -79,8 +80,15 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
-def _execute(params: dict[str, Any], show_files: bool = False) -> tuple[list[FileResult], bytes | None]:
-    """Resolve config and paths, run the pipeline. Returns the results and the source read from stdin.
+@dataclass(frozen=True)
+class _Run:
+    results: list[FileResult]
+    options: Options
+    stdin: bytes | None = None  # the source read from stdin, if it was
+
+
+def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
+    """Resolve config and paths, run the pipeline, warn about suppression comments nnreg cannot read.
     With ``show_files``, list the files a run would read (as reported) and exit 0 instead, as ruff does."""
     paths: list[Path] = list(params["paths"]) or [Path(".")]
     from_stdin = Path("-") in paths
@@ -111,7 +119,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> tuple[list[Fil
         if show_files:
             _list_files([name], root)
         data = sys.stdin.buffer.read()
-        return engine.run([], root, options, stdin=(name, data)), data
+        return _warned(_Run(engine.run([], root, options, stdin=(name, data)), options, data))
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
@@ -121,8 +129,17 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> tuple[list[Fil
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
     if not files:
         click.echo(f"nnreg: warning: no Python files found under {', '.join(str(p) for p in paths)}", err=True)
-    return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
-                      runtime=runtime), None
+    return _warned(_Run(engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
+                                   runtime=runtime), options))
+
+
+def _warned(run: _Run) -> _Run:
+    """A suppression comment with a code nnreg does not know suppresses nothing: say where, on stderr."""
+    for result in run.results:
+        for found in result.suppressions:
+            for warning in found.warnings:
+                click.echo(f"nnreg: warning: {result.display}:{found.line}: {warning}", err=True)
+    return run
 
 
 def _list_files(files: list[Path], root: Path) -> None:
@@ -205,6 +222,12 @@ def _finish(results: list[FileResult], params: dict[str, Any], written: bool) ->
         click.echo(reporting.summary_line(results, written), err=True)
 
 
+def _unused_suppressions(run: _Run) -> list[suppression.Unused]:
+    """nnreg's suppression comments that silence nothing; a file that did not parse has no verdict."""
+    return [comment for r in run.results if not r.error
+            for comment in suppression.unused(r.display, r.suppressions, r.findings, run.options.selects)]
+
+
 def _reported(results: list[FileResult]) -> bool:
     return any(f.status != "suppressed" for r in results for f in r.findings)
 
@@ -225,15 +248,20 @@ def main() -> None:
 @click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the report to this file instead of stdout.")
 @click.option("--show-files", is_flag=True, help="List the files that would be checked, one a line, and exit 0.")
+@click.option("--warn-unused-suppressions", is_flag=True,
+              help="Report nnreg suppression comments that suppress nothing (text and JSON; exit 1 when any).")
 def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_statistics: bool,
-          output_file: Path | None, show_files: bool, **params: Any) -> None:
-    """Report findings. Exit 0: none, 1: findings or unreadable files, 2: error."""
-    results, _ = _execute(params, show_files)
+          output_file: Path | None, show_files: bool, warn_unused_suppressions: bool, **params: Any) -> None:
+    """Report findings. Exit 0: none, 1: findings, unreadable files or (with --warn-unused-suppressions)
+    unused suppressions, 2: error."""
+    run = _execute(params, show_files)
+    results = run.results
+    stale = _unused_suppressions(run) if warn_unused_suppressions else None
     color = False if output_file else _colour(params["color"])
     if show_statistics:
         report = reporting.statistics(results)
     elif output_format == "json":
-        report = reporting.json_report(results)
+        report = reporting.json_report(results, stale)
     elif output_format == "sarif":
         report = reporting.sarif_report(results)
     elif output_format == "github":
@@ -243,7 +271,7 @@ def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_stati
                 handle.write(summary)
     else:
         styled = color if color is not None else sys.stdout.isatty()
-        report = reporting.text_report(results, params["verbose"], styled, show_suppressed)
+        report = reporting.text_report(results, params["verbose"], styled, show_suppressed, stale or [])
     if output_file is not None:
         try:
             output_file.write_text(report, encoding="utf-8")
@@ -252,7 +280,7 @@ def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_stati
     else:
         click.echo(report, nl=False, color=color)
     _finish(results, params, written=False)
-    failed = _reported(results) or any(r.error for r in results)
+    failed = _reported(results) or any(r.error for r in results) or bool(stale)
     sys.exit(1 if failed and not exit_zero else 0)
 
 
@@ -261,7 +289,7 @@ def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_stati
 @click.option("--exit-zero", is_flag=True, help="Exit 0 whatever is found.")
 def diff(exit_zero: bool, **params: Any) -> None:
     """Print the unified diff of the fixes; write nothing. Exit 0: no change, 1: changes, 2: error."""
-    results, _ = _execute(params)
+    results = _execute(params).results
     for result in results:
         if result.error:
             click.echo(f"{result.display}: error: {result.error}", err=True)
@@ -280,7 +308,8 @@ def diff(exit_zero: bool, **params: Any) -> None:
 def fix(exit_non_zero_on_fix: bool, **params: Any) -> None:
     """Write the fixes in place, atomically. Exit 0: success, 1: unreadable files (or changes with
     --exit-non-zero-on-fix), 2: error."""
-    results, stdin_source = _execute(params)
+    run = _execute(params)
+    results, stdin_source = run.results, run.stdin
     if stdin_source is not None:
         result = results[0]
         sys.stdout.buffer.write(result.fixed if result.fixed is not None else stdin_source)
@@ -330,7 +359,7 @@ def pr(**params: Any) -> None:
         draft=params["draft"], config=params["config_file"] or find_pyproject(root),
         command=shlex.join(["nnreg", "fix", *(str(p) for p in paths or ["."])]))
     try:
-        code = run_pull_requests(root, lambda: _execute(params)[0], settings,
+        code = run_pull_requests(root, lambda: _execute(params).results, settings,
                                  lambda line: click.echo(f"nnreg pr: {line}", err=True))
     except PullRequestError as exc:
         raise _Fatal(str(exc)) from None

@@ -13,6 +13,7 @@ import click
 
 from .findings import RULES, FileResult, Finding, Status
 from .runtime import NOT_BUILT
+from .suppression import Unused
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _STATUS_COLOURS = {"fixed": "green", "ambiguous": "yellow", "unsafe": "red", "unconfirmed": "yellow",
@@ -82,9 +83,14 @@ def finding_text(finding: Finding, verbose: bool, color: bool | None) -> list[st
     return out
 
 
-def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None, show_suppressed: bool = False) -> str:
+def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None, show_suppressed: bool = False,
+                unused: Iterable[Unused] = ()) -> str:
     """One block per finding, as ruff prints them (``--output-format full``), a blank line apart;
-    suppressed findings are counted in the summary and listed only with ``--show-suppressed``."""
+    suppressed findings are counted in the summary and listed only with ``--show-suppressed``; unused
+    suppression comments (``--warn-unused-suppressions``) follow the findings of their file."""
+    stale: dict[str, list[Unused]] = {}
+    for comment in unused:
+        stale.setdefault(comment.path, []).append(comment)
     blocks: list[str] = []
     for result in results:
         if result.error:
@@ -92,6 +98,7 @@ def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None
         for finding in result.findings:
             if finding.status != "suppressed" or show_suppressed:
                 blocks.append("\n".join(finding_text(finding, verbose, color)))
+        blocks += [comment.text() for comment in stale.get(result.display, [])]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
@@ -104,13 +111,18 @@ def statistics(results: list[FileResult]) -> str:
                        -item[1], item[0][0], get_args(Status).index(item[0][1]))))
 
 
-def json_report(results: list[FileResult]) -> str:
+def json_report(results: list[FileResult], unused: list[Unused] | None = None) -> str:
+    """The JSON report; ``unused_suppressions`` only when they were looked for."""
     findings = [f.to_json() for r in results for f in r.findings]
     errors = [{"path": r.display, "message": r.error} for r in results if r.error]
     summary = {"files": len(results), "changed_files": sum(r.changed for r in results), "findings": len(findings)}
     if any(r.probed for r in results):
         summary["probe"] = {**probe_counts(results), "not_built_classes": not_built(results)}
-    return json.dumps({"version": 1, "findings": findings, "errors": errors, "summary": summary}, indent=2) + "\n"
+    report: dict[str, Any] = {"version": 1, "findings": findings, "errors": errors, "summary": summary}
+    if unused is not None:
+        report["unused_suppressions"] = [{"path": u.path, "line": u.suppression.line, "column": u.suppression.column,
+                                          "comment": u.suppression.text, "codes": list(u.codes)} for u in unused]
+    return json.dumps(report, indent=2) + "\n"
 
 
 def _plural(count: int, word: str) -> str:

@@ -3,6 +3,7 @@ line length, wrapping to the terminal, and the README's options each exercised b
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -27,3 +28,53 @@ def test_show_files_lists_what_would_be_checked_and_exits_0(tmp_path: Path) -> N
     assert named.stdout.decode() == "vendored/lib.py\nsrc/pkg/net.py\n"  # named paths are checked
     forced = nnreg("check", "--show-files", "--force-exclude", "vendored/lib.py", "src/pkg/net.py", cwd=repo)
     assert forced.returncode == 0 and forced.stdout.decode() == "src/pkg/net.py\n"
+
+
+SUPPRESSED = '''import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.ones(3)  # NOQA: nr002
+        self.b = torch.ones(3)  # nnreg: ignore[nr002]
+        self.c = torch.ones(3)  # noqa: NR999
+        self.d = torch.ones(3)  # noqa: E501, NR001
+        self.n = 3  # nnreg: ignore
+
+    def forward(self, x):
+        return x * self.a * self.b * self.c * self.d  # noqa: E501
+'''
+
+
+def test_suppression_codes_in_any_case_and_unknown_codes_warned(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(SUPPRESSED)
+    result = nnreg("check", "--no-cache", "--no-color", "-q", "net.py", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = [line for line in result.stdout.decode().splitlines() if line.startswith("net.py:")]
+    assert lines == ["net.py:10:9: NR002 [*] Net.c should be a buffer (persistent=False)",
+                     "net.py:11:9: NR002 [*] Net.d should be a buffer (persistent=False)"]
+    assert result.stderr.decode() == "nnreg: warning: net.py:10: unknown code 'NR999' in `# noqa: NR999`: it suppresses nothing\n"
+
+
+def test_warn_unused_suppressions(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(SUPPRESSED)
+    result = nnreg("check", "--no-cache", "--no-color", "-q", "--warn-unused-suppressions", "net.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.decode().endswith(
+        "\n\nnet.py:11:33: unused suppression `# noqa: E501, NR001`: no NR001 finding on this line to suppress"
+        "\n\nnet.py:12:21: unused suppression `# nnreg: ignore`: no finding on this line to suppress\n")
+    only_nr002 = nnreg("check", "--no-cache", "--select", "NR002", "--format", "json", "--warn-unused-suppressions",
+                       "net.py", cwd=tmp_path)
+    assert json.loads(only_nr002.stdout)["unused_suppressions"] == []  # nnreg did not look for NR001: no verdict
+    assert only_nr002.returncode == 1  # the findings on lines 10 and 11
+    every = json.loads(nnreg("check", "--no-cache", "--format", "json", "--warn-unused-suppressions", "net.py",
+                             cwd=tmp_path).stdout)
+    assert every["unused_suppressions"] == [
+        {"path": "net.py", "line": 11, "column": 33, "comment": "# noqa: E501, NR001", "codes": ["NR001"]},
+        {"path": "net.py", "line": 12, "column": 21, "comment": "# nnreg: ignore", "codes": []}]
+    (tmp_path / "net.py").write_text(SUPPRESSED.replace("  # noqa: NR999", "  # noqa: NR002")
+                                     .replace("  # noqa: E501, NR001", "  # noqa: NR002").replace("3  # nnreg: ignore", "3"))
+    clean = nnreg("check", "--no-cache", "--warn-unused-suppressions", "net.py", cwd=tmp_path)
+    assert clean.returncode == 0 and clean.stdout == b"", clean.stdout.decode()
