@@ -9,10 +9,11 @@ import functools
 import os
 import shlex
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 import platformdirs
@@ -129,7 +130,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
     if not files:
         click.echo(f"nnreg: warning: no Python files found under {', '.join(str(p) for p in paths)}", err=True)
-    return _warned(_Run(engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
+    return _warned(_Run(engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=progress_bar,
                                    runtime=runtime), options))
 
 
@@ -205,16 +206,31 @@ def _colour(option: bool | None) -> bool | None:
     return None
 
 
-PROGRESS_MIN_FILES = 200
+PROGRESS_DELAY = 1.0  # seconds: a stage that ends sooner shows no bar
 
 
-def _progress(items: Iterable[Any], length: int, label: str) -> Iterator[Any]:
-    """A progress bar on stderr for long runs on a terminal; nothing otherwise (CI logs stay clean)."""
-    if length < PROGRESS_MIN_FILES or not sys.stderr.isatty():
+def progress_bar(items: Iterable[Any], length: int, label: str, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> Iterator[Any]:
+    """A progress bar on stderr for a stage that runs longer than about a second on a terminal (both
+    stages, the libcst one included); nothing otherwise, so CI logs and piped stderr stay clean."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
         yield from items
         return
-    with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
-        yield from bar
+    started, done = clock(), 0
+    iterator = iter(items)
+    for item in iterator:
+        yield item
+        done += 1
+        if clock() - started >= PROGRESS_DELAY:
+            break
+    else:
+        return
+    with click.progressbar(length=length, label=label, file=stream) as bar:
+        bar.update(done)
+        for item in iterator:
+            yield item
+            bar.update(1)
 
 
 def _finish(results: list[FileResult], params: dict[str, Any], written: bool) -> None:
