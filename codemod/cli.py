@@ -20,7 +20,8 @@ import platformdirs
 
 from . import __version__, engine, reporting, suppression
 from .cache import Cache
-from .config import ConfigError, Options, build_options, find_pyproject, load_table, runtime_settings, selectors
+from .config import (ConfigError, Options, build_options, find_pyproject, formatter_line_length, load_table,
+                     runtime_settings, selectors)
 from .discovery import discover, project_root, repository_root
 from .files import SourceError, write_atomic
 from .findings import FileResult
@@ -111,7 +112,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
             "persistent": params["persistent"], "buffer_style": params["buffer_style"],
             "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
             "force_exclude": params["force_exclude"],
-        })
+        }, formatter_line_length(start))
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
     runtime = None if show_files else _runtime_evidence(params, table)

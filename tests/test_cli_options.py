@@ -78,3 +78,30 @@ def test_warn_unused_suppressions(tmp_path: Path) -> None:
                                      .replace("  # noqa: E501, NR001", "  # noqa: NR002").replace("3  # nnreg: ignore", "3"))
     clean = nnreg("check", "--no-cache", "--warn-unused-suppressions", "net.py", cwd=tmp_path)
     assert clean.returncode == 0 and clean.stdout == b"", clean.stdout.decode()
+
+
+LONG = NET.replace("self.mask = torch.ones(3)", "self.mask = torch.ones(3)  # forty more characters of comment here")
+WRAPPED = NET.replace("self.mask = torch.ones(3)", 'self.register_buffer(\n            "mask", torch.ones(3), persistent=False\n'
+                      "        )  # forty more characters of comment here")
+ONE_LINE = NET.replace("self.mask = torch.ones(3)", 'self.register_buffer("mask", torch.ones(3), persistent=False)'
+                       "  # forty more characters of comment here")
+
+
+def test_line_length_comes_from_nnreg_then_ruff_then_black(tmp_path: Path) -> None:
+    """The fixed line is 113 characters: it stays whole only where the project allows that many."""
+    for tables, expected in [("", WRAPPED), ("[tool.black]\nline-length = 120\n", ONE_LINE),
+                             ("[tool.ruff]\nline-length = 100\n[tool.black]\nline-length = 120\n", WRAPPED),
+                             ("[tool.ruff]\nline-length = 120\n[tool.black]\nline-length = 100\n", ONE_LINE),
+                             ("[tool.nnreg]\nline-length = 100\n[tool.ruff]\nline-length = 120\n", WRAPPED)]:
+        (tmp_path / "pyproject.toml").write_text(tables)
+        (tmp_path / "net.py").write_text(LONG)
+        result = nnreg("fix", "--no-cache", "net.py", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr.decode()
+        assert (tmp_path / "net.py").read_text() == expected, tables
+
+
+def test_line_length_is_checked(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.nnreg]\nline-length = "long"\n')
+    (tmp_path / "net.py").write_text(NET)
+    result = nnreg("check", "net.py", cwd=tmp_path)
+    assert result.returncode == 2 and b"line-length must be a whole number of at least 1, not 'long'" in result.stderr
