@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -287,8 +288,10 @@ def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_stati
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
                 handle.write(summary)
     else:
-        styled = color if color is not None else sys.stdout.isatty()
-        report = reporting.text_report(results, params["verbose"], styled, show_suppressed, stale or [])
+        terminal = output_file is None and sys.stdout.isatty()
+        styled = color if color is not None else terminal
+        width = shutil.get_terminal_size().columns if terminal else None  # files and pipes: one line a message
+        report = reporting.text_report(results, params["verbose"], styled, show_suppressed, stale or [], width)
     if output_file is not None:
         try:
             output_file.write_text(report, encoding="utf-8")

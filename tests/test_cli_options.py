@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 from pathlib import Path
 
@@ -105,3 +106,52 @@ def test_line_length_is_checked(tmp_path: Path) -> None:
     (tmp_path / "net.py").write_text(NET)
     result = nnreg("check", "net.py", cwd=tmp_path)
     assert result.returncode == 2 and b"line-length must be a whole number of at least 1, not 'long'" in result.stderr
+
+
+AMBIGUOUS = NET.replace("        self.mask = torch.ones(3)\n",
+                        "        self.mask = torch.ones(3)\n        self.unused_constant = torch.zeros(3)\n")
+FOLDED = '''net.py:9:9: NR002 Net.unused_constant should be
+    a buffer (persistent=False) (ambiguous: not
+    rewritten)
+  |
+9 |         self.unused_constant = torch.zeros(3)
+  |         ^^^^^^^^^^^^^^^^^^^^ NR002
+  |
+  = help: register it:
+      `self.register_buffer("unused_constant",
+      ..., persistent=False)`
+  = note: never read outside __init__ in this
+      class: registering it changes nothing
+      nnreg can see
+'''
+
+
+def _on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run the console script with stdout on a pseudo-terminal; what it printed there."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([NNREG, *args], cwd=cwd, stdout=terminal, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.DEVNULL, env={**os.environ, **env})
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    process.wait()
+    return shown.decode().replace("\r\n", "\n")
+
+
+def test_messages_fold_to_the_terminal_width_only_on_a_terminal(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(AMBIGUOUS)
+    args = ["check", "--no-cache", "--no-color", "--select", "NR002", "net.py"]
+    shown = _on_a_terminal(args, tmp_path, {"COLUMNS": "48"})
+    assert shown.endswith(FOLDED), shown
+    piped = subprocess.run([NNREG, *args], cwd=tmp_path, capture_output=True, env={**os.environ, "COLUMNS": "48"})
+    assert "net.py:9:9: NR002 Net.unused_constant should be a buffer (persistent=False) (ambiguous: not rewritten)\n" \
+        in piped.stdout.decode()
+    assert "  = help: register it: `self.register_buffer(\"unused_constant\", ..., persistent=False)`\n" \
+        in piped.stdout.decode()
