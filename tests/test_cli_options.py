@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 from pathlib import Path
 
@@ -155,3 +156,49 @@ def test_messages_fold_to_the_terminal_width_only_on_a_terminal(tmp_path: Path) 
         in piped.stdout.decode()
     assert "  = help: register it: `self.register_buffer(\"unused_constant\", ..., persistent=False)`\n" \
         in piped.stdout.decode()
+
+
+TRAINED = NET.replace("        self.mask = torch.ones(3)\n", "        self.mask = torch.ones(3)\n        self.w = torch.randn(3)\n"
+                      "        nn.init.normal_(self.w)\n").replace("x * self.mask", "x * self.mask @ self.w")
+
+
+def test_long_and_short_spellings_and_the_options_that_narrow_rewrites(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(TRAINED)
+
+    def statuses(*args: str) -> dict[str, str]:
+        report = json.loads(nnreg("check", "--no-cache", "--format", "json", *args, "net.py", cwd=tmp_path).stdout)
+        return {f["attribute"]: f["status"] for f in report["findings"]}
+
+    assert statuses() == {"mask": "fixed", "w": "fixed"}
+    assert statuses("--keep-state-dict") == {"mask": "fixed", "w": "unsafe"}  # a Parameter adds a state_dict key
+    assert statuses("--min-confidence", "1") == {"mask": "ambiguous", "w": "ambiguous"}
+    assert nnreg("check", "--no-cache", "--jobs", "2", "net.py", cwd=tmp_path).stdout == \
+        nnreg("check", "--no-cache", "-j", "1", "net.py", cwd=tmp_path).stdout
+    quiet = nnreg("check", "--no-cache", "--quiet", "--verbose", "-o", "report.txt", "net.py", cwd=tmp_path)
+    assert quiet.returncode == 1 and quiet.stdout == b"" and quiet.stderr == b""
+    assert "  = note: deterministic constructor torch.ones\n" in (tmp_path / "report.txt").read_text()
+    env = {**os.environ, "NNREG_CONFIRM": "1"}  # --no-confirm wins over the environment: nothing runs
+    refused = subprocess.run([NNREG, "check", "--no-cache", "--no-confirm", "--format", "json", "net.py"],
+                             cwd=tmp_path, capture_output=True, env=env, timeout=120)
+    assert refused.returncode == 1 and "probe" not in json.loads(refused.stdout)["summary"]
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_options() -> list[str]:
+    """Every option named in the first column of the README's options table."""
+    section = README.read_text().split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    cells = [row.split("|")[1] for row in section.splitlines() if row.startswith("| `")]
+    return sorted({name for cell in cells for name in re.findall(r"(?<![\w-])(--?[a-z][a-z0-9-]*)", cell)})
+
+
+def test_every_option_the_readme_lists_is_exercised_by_a_test() -> None:
+    """A test passes each option to nnreg as a quoted argument ("--show-files"); this file's own
+    mentions do not count, except in the tests above this one."""
+    options = _readme_options()
+    assert "--show-files" in options and "-j" in options and "--no-color" in options and len(options) > 30
+    others = "".join(p.read_text() for p in Path(__file__).parent.glob("*.py") if p.name != Path(__file__).name)
+    mine = Path(__file__).read_text().split("\nREADME = ", 1)[0]
+    untested = [o for o in options if f'"{o}"' not in others + mine]
+    assert untested == []
