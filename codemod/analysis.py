@@ -18,7 +18,9 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.metadata import CodeRange
 
+from . import suppression
 from .index import ClassIndex, ClassSummary, FileSummary
+from .suppression import Suppression
 from .arguments import sort_arguments
 from .torch_facts import LAYER_INIT_CALLS, LAYER_TENSORS, SIZED_LAYERS, torch_layer
 from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
@@ -52,7 +54,6 @@ _WEIGHT_AND_BIAS = frozenset({"torch.nn.functional.linear", "torch.nn.functional
                               "torch.nn.functional.conv2d", "torch.nn.functional.conv3d",
                               "torch.nn.functional.conv_transpose1d", "torch.nn.functional.conv_transpose2d",
                               "torch.nn.functional.conv_transpose3d"})
-_SUPPRESSION = re.compile(r"#\s*(?:nnreg:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)")
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Assignment:
     shape: TargetShape = "plain"
     before_super: bool = False
     in_no_grad: bool = False
-    suppressed: frozenset[str] | None = None
+    suppressions: tuple[Suppression, ...] = ()  # the suppression comments on the statement's lines
     branch: tuple[tuple[int, int], ...] = ()  # (id of each enclosing ``if``, 0 body / 1 else)
     says_trainable: bool = False  # its comment, the comment above it or its method's docstring says so
     built_once: bool = False  # inside ``if self.X is None:``: the first call builds it, later ones keep it
@@ -125,18 +126,10 @@ class ClassFacts:
         return [u for u in self.uses_of(attribute, *kinds) if u.method not in self.init_methods]
 
 
-def suppression_codes(lines: list[str], first: int, last: int) -> frozenset[str] | None:
-    """Codes suppressed on lines ``first..last`` (1-based); empty set means all; None means none."""
-    codes: set[str] = set()
-    found = False
-    for line in lines[first - 1 : last]:
-        for match in _SUPPRESSION.finditer(line):
-            found = True
-            listed = match.group("codes") or match.group("noqa")
-            if not listed:
-                return frozenset()
-            codes.update(c.strip() for c in listed.split(",") if c.strip())
-    return frozenset(codes) if found else None
+def suppressions_on(lines: list[str], first: int, last: int) -> tuple[Suppression, ...]:
+    """The suppression comments on lines ``first..last`` (1-based) of a statement."""
+    return tuple(s for number in range(first, last + 1) if number <= len(lines)
+                 for s in suppression.on_line(lines[number - 1], number))
 
 
 @dataclass
@@ -397,7 +390,7 @@ class _MethodScanner(cst.CSTVisitor):
                 attribute=attribute, info=info, statement=statement, method=self.name, self_name=me,
                 line=start.start.line, column=self.positions[target].start.column, shape=shape,
                 before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
-                suppressed=suppression_codes(self.lines, start.start.line, start.end.line), branch=self._branch(),
+                suppressions=suppressions_on(self.lines, start.start.line, start.end.line), branch=self._branch(),
                 says_trainable=self._says_trainable(start.start.line, start.end.line),
                 built_once=any(attribute in f.none_tested for f in self.ifs if f.body is None),
                 updates_itself=info.kind in ("tensor", "possible") and attribute in heads(info.every_path_refs)
@@ -580,7 +573,7 @@ class _MethodScanner(cst.CSTVisitor):
             attribute=attribute, info=info, statement=node, method=self.name, self_name=self.scope.self_name,
             line=start.start.line, column=start.start.column, shape="setattr",
             before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
-            suppressed=suppression_codes(self.lines, start.start.line, start.end.line)))
+            suppressions=suppressions_on(self.lines, start.start.line, start.end.line)))
 
 
 def _self_attributes_in(node: cst.BaseExpression, me: str) -> set[str]:

@@ -8,17 +8,21 @@ from __future__ import annotations
 import functools
 import os
 import shlex
+import shutil
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 import platformdirs
 
-from . import __version__, engine, reporting
+from . import __version__, engine, reporting, suppression
 from .cache import Cache
-from .config import ConfigError, build_options, find_pyproject, load_table, runtime_settings, selectors
+from .config import (ConfigError, Options, build_options, find_pyproject, formatter_line_length, load_table,
+                     runtime_settings, selectors)
 from .discovery import discover, project_root, repository_root
 from .files import SourceError, write_atomic
 from .findings import FileResult
@@ -79,8 +83,16 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
-def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
-    """Resolve config and paths, run the pipeline. Returns the results and the source read from stdin."""
+@dataclass(frozen=True)
+class _Run:
+    results: list[FileResult]
+    options: Options
+    stdin: bytes | None = None  # the source read from stdin, if it was
+
+
+def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
+    """Resolve config and paths, run the pipeline, warn about suppression comments nnreg cannot read.
+    With ``show_files``, list the files a run would read (as reported) and exit 0 instead, as ruff does."""
     paths: list[Path] = list(params["paths"]) or [Path(".")]
     from_stdin = Path("-") in paths
     if params["stdin_filename"] is not None and not from_stdin:
@@ -101,23 +113,42 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
             "persistent": params["persistent"], "buffer_style": params["buffer_style"],
             "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
             "force_exclude": params["force_exclude"],
-        })
+        }, formatter_line_length(start))
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
-    runtime = _runtime_evidence(params, table)
+    runtime = None if show_files else _runtime_evidence(params, table)
     if from_stdin:
         name = params["stdin_filename"] or Path("stdin.py")
+        if show_files:
+            _list_files([name], root)
         data = sys.stdin.buffer.read()
-        return engine.run([], root, options, stdin=(name, data)), data
+        return _warned(_Run(engine.run([], root, options, stdin=(name, data)), options, data))
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
-    cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
     files = list(discover(paths, root, options.exclude, options.force_exclude))
+    if show_files:
+        _list_files(files, root)
+    cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
     if not files:
         click.echo(f"nnreg: warning: no Python files found under {', '.join(str(p) for p in paths)}", err=True)
-    return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
-                      runtime=runtime), None
+    return _warned(_Run(engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=progress_bar,
+                                   runtime=runtime), options))
+
+
+def _warned(run: _Run) -> _Run:
+    """A suppression comment with a code nnreg does not know suppresses nothing: say where, on stderr."""
+    for result in run.results:
+        for found in result.suppressions:
+            for warning in found.warnings:
+                click.echo(f"nnreg: warning: {result.display}:{found.line}: {warning}", err=True)
+    return run
+
+
+def _list_files(files: list[Path], root: Path) -> None:
+    """``--show-files``: one path a line, as every report names it; then exit 0."""
+    click.echo("".join(f"{engine.display_path(path, root)}\n" for path in files), nl=False)
+    sys.exit(0)
 
 
 def _runtime_evidence(params: dict[str, Any], table: dict[str, Any]) -> RuntimeEvidence | None:
@@ -177,21 +208,42 @@ def _colour(option: bool | None) -> bool | None:
     return None
 
 
-PROGRESS_MIN_FILES = 200
+PROGRESS_DELAY = 1.0  # seconds: a stage that ends sooner shows no bar
 
 
-def _progress(items: Iterable[Any], length: int, label: str) -> Iterator[Any]:
-    """A progress bar on stderr for long runs on a terminal; nothing otherwise (CI logs stay clean)."""
-    if length < PROGRESS_MIN_FILES or not sys.stderr.isatty():
+def progress_bar(items: Iterable[Any], length: int, label: str, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> Iterator[Any]:
+    """A progress bar on stderr for a stage that runs longer than about a second on a terminal (both
+    stages, the libcst one included); nothing otherwise, so CI logs and piped stderr stay clean."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
         yield from items
         return
-    with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
-        yield from bar
+    started, done = clock(), 0
+    iterator = iter(items)
+    for item in iterator:
+        yield item
+        done += 1
+        if clock() - started >= PROGRESS_DELAY:
+            break
+    else:
+        return
+    with click.progressbar(length=length, label=label, file=stream) as bar:
+        bar.update(done)
+        for item in iterator:
+            yield item
+            bar.update(1)
 
 
 def _finish(results: list[FileResult], params: dict[str, Any], written: bool) -> None:
     if not params["quiet"]:
         click.echo(reporting.summary_line(results, written), err=True)
+
+
+def _unused_suppressions(run: _Run) -> list[suppression.Unused]:
+    """nnreg's suppression comments that silence nothing; a file that did not parse has no verdict."""
+    return [comment for r in run.results if not r.error
+            for comment in suppression.unused(r.display, r.suppressions, r.findings, run.options.selects)]
 
 
 def _reported(results: list[FileResult]) -> bool:
@@ -213,15 +265,21 @@ def main() -> None:
 @click.option("--statistics", "show_statistics", is_flag=True, help="Print counts per code and status instead.")
 @click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the report to this file instead of stdout.")
+@click.option("--show-files", is_flag=True, help="List the files that would be checked, one a line, and exit 0.")
+@click.option("--warn-unused-suppressions", is_flag=True,
+              help="Report nnreg suppression comments that suppress nothing (text and JSON; exit 1 when any).")
 def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_statistics: bool,
-          output_file: Path | None, **params: Any) -> None:
-    """Report findings. Exit 0: none, 1: findings or unreadable files, 2: error."""
-    results, _ = _execute(params)
+          output_file: Path | None, show_files: bool, warn_unused_suppressions: bool, **params: Any) -> None:
+    """Report findings. Exit 0: none, 1: findings, unreadable files or (with --warn-unused-suppressions)
+    unused suppressions, 2: error."""
+    run = _execute(params, show_files)
+    results = run.results
+    stale = _unused_suppressions(run) if warn_unused_suppressions else None
     color = False if output_file else _colour(params["color"])
     if show_statistics:
         report = reporting.statistics(results)
     elif output_format == "json":
-        report = reporting.json_report(results)
+        report = reporting.json_report(results, stale)
     elif output_format == "sarif":
         report = reporting.sarif_report(results)
     elif output_format == "github":
@@ -230,8 +288,10 @@ def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_stati
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
                 handle.write(summary)
     else:
-        styled = color if color is not None else sys.stdout.isatty()
-        report = reporting.text_report(results, params["verbose"], styled, show_suppressed)
+        terminal = output_file is None and sys.stdout.isatty()
+        styled = color if color is not None else terminal
+        width = shutil.get_terminal_size().columns if terminal else None  # files and pipes: one line a message
+        report = reporting.text_report(results, params["verbose"], styled, show_suppressed, stale or [], width)
     if output_file is not None:
         try:
             output_file.write_text(report, encoding="utf-8")
@@ -240,7 +300,7 @@ def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_stati
     else:
         click.echo(report, nl=False, color=color)
     _finish(results, params, written=False)
-    failed = _reported(results) or any(r.error for r in results)
+    failed = _reported(results) or any(r.error for r in results) or bool(stale)
     sys.exit(1 if failed and not exit_zero else 0)
 
 
@@ -249,7 +309,7 @@ def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_stati
 @click.option("--exit-zero", is_flag=True, help="Exit 0 whatever is found.")
 def diff(exit_zero: bool, **params: Any) -> None:
     """Print the unified diff of the fixes; write nothing. Exit 0: no change, 1: changes, 2: error."""
-    results, _ = _execute(params)
+    results = _execute(params).results
     for result in results:
         if result.error:
             click.echo(f"{result.display}: error: {result.error}", err=True)
@@ -268,7 +328,8 @@ def diff(exit_zero: bool, **params: Any) -> None:
 def fix(exit_non_zero_on_fix: bool, **params: Any) -> None:
     """Write the fixes in place, atomically. Exit 0: success, 1: unreadable files (or changes with
     --exit-non-zero-on-fix), 2: error."""
-    results, stdin_source = _execute(params)
+    run = _execute(params)
+    results, stdin_source = run.results, run.stdin
     if stdin_source is not None:
         result = results[0]
         sys.stdout.buffer.write(result.fixed if result.fixed is not None else stdin_source)
@@ -318,7 +379,7 @@ def pr(**params: Any) -> None:
         draft=params["draft"], config=params["config_file"] or find_pyproject(root),
         command=shlex.join(["nnreg", "fix", *(str(p) for p in paths or ["."])]))
     try:
-        code = run_pull_requests(root, lambda: _execute(params)[0], settings,
+        code = run_pull_requests(root, lambda: _execute(params).results, settings,
                                  lambda line: click.echo(f"nnreg pr: {line}", err=True))
     except PullRequestError as exc:
         raise _Fatal(str(exc)) from None

@@ -26,6 +26,7 @@ class Options:
     exclude: tuple[str, ...] = ()
     force_exclude: bool = False
     module_bases: tuple[str, ...] = ()
+    line_length: int = 88  # a rewritten statement longer than this is wrapped as black would
 
     def selects(self, code: str) -> bool:
         """ruff-style prefix selection: ``NR`` selects all, ``NR001`` one code; ignore wins."""
@@ -44,6 +45,22 @@ _NUMBERS = {"min_confidence": (0.0, 1.0), "confirm_timeout": (1.0, None), "confi
 # Settings of ``--confirm`` that the config may hold. None of them turns execution on: only the command
 # line (or NNREG_CONFIRM=1) does; ``confirm = true`` is ignored with a warning.
 RUNTIME_KEYS = {"device", "python", "confirm_timeout", "confirm_memory"}
+
+
+def formatter_line_length(start: Path) -> int | None:
+    """The line length the project's formatter keeps, so rewrites fit in: ``[tool.ruff]``, else
+    ``[tool.black]``, of the nearest ``pyproject.toml`` that sets one (``[tool.nnreg] line-length`` wins
+    over both, in ``build_options``)."""
+    start = start.absolute()
+    for directory in [start, *start.parents] if start.is_dir() else list(start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            tools = _read_toml(candidate).get("tool", {})
+            for tool in ("ruff", "black"):
+                value = tools.get(tool, {}).get("line-length")
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+    return None
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -102,15 +119,18 @@ def _checked(name: str, value: Any) -> Any:
             raise ConfigError(f"{key} must be {f'between {low:g} and {high:g}' if high else f'at least {low:g}'}")
     if name in CHOICES and value not in CHOICES[name]:
         raise ConfigError(f"{key} must be one of {', '.join(CHOICES[name])}, not {value!r}")
+    if name == "line_length" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"line-length must be a whole number of at least 1, not {value!r}")
     if name == "python" and not isinstance(value, str):
         raise ConfigError(f"python must be a path to an interpreter, not {value!r}")
     return value
 
 
-def build_options(table: dict[str, Any], overrides: dict[str, Any]) -> Options:
-    """Merge config (keys spelled like the long options) with command-line values that were given."""
+def build_options(table: dict[str, Any], overrides: dict[str, Any], line_length: int | None = None) -> Options:
+    """Merge config (keys spelled like the long options) with command-line values that were given;
+    ``line_length`` is the formatter's, which ``[tool.nnreg] line-length`` overrides."""
     known = {f.name for f in fields(Options)}
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"line_length": line_length} if line_length is not None else {}
     for key, value in table.items():
         name = key.replace("-", "_")
         if name == "confirm" or name in RUNTIME_KEYS:

@@ -442,12 +442,18 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
     return findings
 
 
+def silenced_by(assignments: list[Assignment], code: str) -> list[int]:
+    """The lines of the comments that suppress ``code`` on any of the assignments (a finding is one
+    decision for all its assignments, so one comment silences it); ``--warn-unused-suppressions`` reads them."""
+    return sorted({s.line for a in assignments for s in a.suppressions if s.silences(code)})
+
+
 def _settle(status: str, action: str, code: str, confidence: float, changes_state_dict: bool, refusals: list[str],
             assignments: list[Assignment], options: Options, refuted: str | None = None) -> tuple[str, str, list[str]]:
     """The last word on a finding, first match wins: suppressed by a comment on its line, refused as
     unsafe, refuted by what the probe observed, below ``--min-confidence``, or forbidden by ``--keep-state-dict``.
     Returns the status, the action and the reasons to add."""
-    if any(not codes or code in codes for codes in (a.suppressed for a in assignments if a.suppressed is not None)):
+    if silenced_by(assignments, code):
         return "suppressed", "skip", ["suppressed by a comment on the line"]
     if refusals:  # a static reason to refuse is never replaced by what the probe saw
         return "unsafe", "skip", [f"refused: {r}" for r in refusals]
@@ -521,7 +527,7 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code="NR002", action=action, persistent=persistent,  # type: ignore[arg-type]
                    confidence=confidence, status=status, reasons=reasons, edits=edits, score=score,  # type: ignore[arg-type]
-                   held_back=held_back)
+                   held_back=held_back, suppressed_by=silenced_by(late, "NR002") if status == "suppressed" else [])
 
 
 def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]) -> tuple[str | None, list[str]]:
@@ -602,4 +608,5 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                    attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
                    confidence=confidence, status=status, reasons=reasons, edits=edits, score=score,  # type: ignore[arg-type]
-                   runtime=runtime_view, held_back=held_back)
+                   runtime=runtime_view, held_back=held_back,
+                   suppressed_by=silenced_by(tensors, code) if status == "suppressed" else [])

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import __version__
+from . import __version__, suppression
 from .cache import Cache, digest
 from .config import Options
 from .files import Source, SourceError, decode_source, read_source
@@ -62,6 +62,7 @@ def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _L
         result.error = str(exc)
         return _Loaded(result)
     result.original, result.encoding = source.data, source.encoding
+    result.suppressions = suppression.in_source(source.text) if suppression.may_hold(source.data) else []
     key = digest("summary", __version__, str(path.absolute()), module_of(path)[0], source.sha)
     cached = cache.get("summary", key) if cache else None
     if cached is None:

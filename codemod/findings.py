@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import libcst as cst
 
+    from .suppression import Suppression
+
 # The codes, by code: (name, short description, full description), as SARIF and --statistics show them.
 RULES = {
     "NR001": ("TensorShouldBeParameter", "Tensor attribute should be an nn.Parameter",
@@ -55,6 +57,7 @@ class Finding:
     score: float = 0.0  # the evidence score that ``confidence`` calibrates (codemod/calibration.py)
     source_line: str = ""  # the line of the finding, as written, for the text report's snippet
     held_back: list[str] = field(default_factory=list)  # the reasons, among ``reasons``, it is not rewritten
+    suppressed_by: list[int] = field(default_factory=list)  # lines of the comments that suppress it
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Finding:
@@ -67,7 +70,7 @@ class Finding:
             "attribute": self.attribute, "code": self.code, "action": self.action,
             "persistent": self.persistent, "confidence": self.confidence, "status": self.status,
             "reasons": self.reasons, "runtime": self.runtime, "score": self.score,
-            "source_line": self.source_line, "held_back": self.held_back,
+            "source_line": self.source_line, "held_back": self.held_back, "suppressed_by": self.suppressed_by,
         }
 
 
@@ -82,6 +85,7 @@ class FileResult:
     error: str | None = None
     # --confirm: class -> {"why": code, "error": text} when it was not built, both None when it was
     probed: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    suppressions: list[Suppression] = field(default_factory=list)  # nnreg's own, and unreadable ones
 
     @property
     def changed(self) -> bool:

@@ -13,6 +13,7 @@ import click
 
 from .findings import RULES, FileResult, Finding, Status
 from .runtime import NOT_BUILT
+from .suppression import Unused
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _STATUS_COLOURS = {"fixed": "green", "ambiguous": "yellow", "unsafe": "red", "unconfirmed": "yellow",
@@ -55,7 +56,24 @@ def _help(finding: Finding) -> str:
     return f'register it: `self.register_buffer("{name}", ..., persistent={finding.persistent})`'
 
 
-def finding_text(finding: Finding, verbose: bool, color: bool | None) -> list[str]:
+def fold(line: str, width: int | None) -> str:
+    """A long message line folded at spaces to ``width`` (the terminal's), continuation lines indented
+    four more than the line; escape codes take no room. ``None``: as it is (not a terminal)."""
+    if width is None or len(click.unstyle(line)) <= width:
+        return line
+    body = line.lstrip(" ")
+    lead = line[: len(line) - len(body)]
+    lines, current = [], lead
+    for word in body.split(" "):
+        if current.strip() and len(click.unstyle(f"{current} {word}")) > width:
+            lines.append(current)
+            current = f"{lead}    {word}"
+        else:
+            current = f"{current} {word}" if current.strip() else current + word
+    return "\n".join([*lines, current])
+
+
+def finding_text(finding: Finding, verbose: bool, color: bool | None, width: int | None = None) -> list[str]:
     """ruff's full format: the location and message, the source line with a caret under the
     attribute, the fix as ``help:``, and why a finding is not rewritten (every reason with ``-v``)."""
     fixable = finding.status == "fixed"
@@ -64,34 +82,40 @@ def finding_text(finding: Finding, verbose: bool, color: bool | None) -> list[st
     if color and state:
         state = click.style(state, fg=_STATUS_COLOURS[finding.status])
     code = click.style(finding.code, fg="red", bold=True) if color else finding.code
-    out = [f"{finding.path}:{finding.line}:{finding.column + 1}: {code}{mark} "
-           f"{finding.class_name}.{finding.attribute} {describe(finding)}{state}"]
+    out = [fold(f"{finding.path}:{finding.line}:{finding.column + 1}: {code}{mark} "
+                f"{finding.class_name}.{finding.attribute} {describe(finding)}{state}", width)]
     if finding.source_line:
         gutter = " " * len(str(finding.line))
         target = _TARGET.match(finding.source_line, finding.column)
-        width = len(target.group(0)) if target else 1
-        caret = "^" * width
+        caret = "^" * (len(target.group(0)) if target else 1)
         out += [f"{gutter} |", f"{finding.line} | {finding.source_line}",
                 f"{gutter} | {' ' * finding.column}{click.style(caret, fg='red') if color else caret} {finding.code}",
                 f"{gutter} |"]
     else:
         gutter = ""
-    out.append(f"{gutter} = help: {_help(finding)}")
+    out.append(fold(f"{gutter} = help: {_help(finding)}", width))
     notes = finding.reasons if verbose else finding.held_back
-    out += [f"{gutter} = note: {reason}" for reason in notes]
+    out += [fold(f"{gutter} = note: {reason}", width) for reason in notes]
     return out
 
 
-def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None, show_suppressed: bool = False) -> str:
+def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None, show_suppressed: bool = False,
+                unused: Iterable[Unused] = (), width: int | None = None) -> str:
     """One block per finding, as ruff prints them (``--output-format full``), a blank line apart;
-    suppressed findings are counted in the summary and listed only with ``--show-suppressed``."""
+    suppressed findings are counted in the summary and listed only with ``--show-suppressed``; unused
+    suppression comments (``--warn-unused-suppressions``) follow the findings of their file. Messages
+    are folded to ``width`` (a terminal's); source lines never are."""
+    stale: dict[str, list[Unused]] = {}
+    for comment in unused:
+        stale.setdefault(comment.path, []).append(comment)
     blocks: list[str] = []
     for result in results:
         if result.error:
-            blocks.append(f"{result.display}: error: {result.error}")
+            blocks.append(fold(f"{result.display}: error: {result.error}", width))
         for finding in result.findings:
             if finding.status != "suppressed" or show_suppressed:
-                blocks.append("\n".join(finding_text(finding, verbose, color)))
+                blocks.append("\n".join(finding_text(finding, verbose, color, width)))
+        blocks += [fold(comment.text(), width) for comment in stale.get(result.display, [])]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
@@ -104,13 +128,18 @@ def statistics(results: list[FileResult]) -> str:
                        -item[1], item[0][0], get_args(Status).index(item[0][1]))))
 
 
-def json_report(results: list[FileResult]) -> str:
+def json_report(results: list[FileResult], unused: list[Unused] | None = None) -> str:
+    """The JSON report; ``unused_suppressions`` only when they were looked for."""
     findings = [f.to_json() for r in results for f in r.findings]
     errors = [{"path": r.display, "message": r.error} for r in results if r.error]
     summary = {"files": len(results), "changed_files": sum(r.changed for r in results), "findings": len(findings)}
     if any(r.probed for r in results):
         summary["probe"] = {**probe_counts(results), "not_built_classes": not_built(results)}
-    return json.dumps({"version": 1, "findings": findings, "errors": errors, "summary": summary}, indent=2) + "\n"
+    report: dict[str, Any] = {"version": 1, "findings": findings, "errors": errors, "summary": summary}
+    if unused is not None:
+        report["unused_suppressions"] = [{"path": u.path, "line": u.suppression.line, "column": u.suppression.column,
+                                          "comment": u.suppression.text, "codes": list(u.codes)} for u in unused]
+    return json.dumps(report, indent=2) + "\n"
 
 
 def _plural(count: int, word: str) -> str:

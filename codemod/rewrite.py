@@ -73,12 +73,43 @@ def runtime_name(attribute: str, class_name: str) -> str:
     return attribute
 
 
+def _line_break(indent: str) -> cst.ParenthesizedWhitespace:
+    """A newline inside brackets, then the block's indentation and ``indent`` more."""
+    return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(newline=cst.Newline()), indent=True,
+                                       last_line=cst.SimpleWhitespace(indent))
+
+
+def wrapped_calls(call: cst.Call, indent: str) -> list[cst.Call]:
+    """The ways black wraps a call that does not fit, in its order of preference: the arguments together
+    on one indented line, then one argument a line with a magic trailing comma (with several)."""
+    together = [*call.args[:-1], call.args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT,
+                                                             whitespace_after_arg=_line_break(""))]
+    ways = [call.with_changes(whitespace_before_args=_line_break(indent), args=together)]
+    if len(call.args) > 1:
+        comma = cst.Comma(whitespace_after=_line_break(indent))
+        exploded = [arg.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace("")) for arg in call.args]
+        exploded[-1] = exploded[-1].with_changes(comma=cst.Comma(whitespace_after=_line_break("")))
+        ways.append(call.with_changes(whitespace_before_args=_line_break(indent), args=exploded))
+    return ways
+
+
+def _outer_call(statement: cst.BaseSmallStatement) -> cst.Call | None:
+    """The call a rewrite put around the value (or the ``register_buffer`` call itself)."""
+    value = getattr(statement, "value", None)
+    return value if isinstance(value, cst.Call) else None
+
+
 def _no_space_equal() -> cst.AssignEqual:
     return cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
 class _Rewriter(cst.CSTTransformer):
-    def __init__(self, edits: list[Edit], quote: str, parameter: str, buffer: str, buffer_style: str) -> None:
+    def __init__(self, module: cst.Module, edits: list[Edit], quote: str, parameter: str, buffer: str,
+                 buffer_style: str, line_length: int) -> None:
+        self.module = module
+        self.line_length = line_length
+        self.indents: list[str] = []  # of the enclosing blocks
+        self.rewritten = False  # on the statement line being visited
         self.edits = {id(edit.statement): edit for edit in edits if edit.kind != "declare"}
         self.declares: dict[int, list[Edit]] = {}
         for edit in edits:
@@ -98,6 +129,7 @@ class _Rewriter(cst.CSTTransformer):
         edit = self.edits.get(id(original))
         if edit is None or updated.value is None:
             return updated
+        self.rewritten = True
         value = updated.value
         if edit.kind == "parameter" and edit.move_conversion and isinstance(value, cst.Call):
             return updated.with_changes(value=_convert_inside(value))
@@ -113,10 +145,44 @@ class _Rewriter(cst.CSTTransformer):
         name = cst.SimpleString(f"{self.quote}{runtime_name(edit.attribute, edit.class_name)}{self.quote}")
         return cst.Call(func=register, args=[cst.Arg(value=name), cst.Arg(value=value), self._persistent_arg(edit)])
 
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.indents.append(self.module.default_indent if node.indent is None else node.indent)
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
+        self.indents.pop()
+        return updated_node
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.rewritten = False
+
+    def _width(self, line: cst.SimpleStatementLine) -> int | None:
+        """The line's width with its indentation and trailing comment, as black measures it; None when
+        it already spans several lines (the author's layout stays)."""
+        code = self.module.code_for_node(line.with_changes(leading_lines=[])).rstrip("\r\n")
+        return None if "\n" in code else len("".join(self.indents)) + len(code)
+
+    def _fitted(self, line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        """A rewritten one-statement line longer than the line length, wrapped as black would."""
+        width = self._width(line)
+        call = _outer_call(line.body[0]) if len(line.body) == 1 else None
+        if width is None or width <= self.line_length or call is None or not call.args:
+            return line
+        depth = len("".join(self.indents))
+        candidates = [line.with_changes(body=[line.body[0].with_changes(value=way)])
+                      for way in wrapped_calls(call, self.module.default_indent)]
+        for candidate in candidates:
+            code = self.module.code_for_node(candidate.with_changes(leading_lines=[]))
+            if all(depth + len(text.rstrip("\r")) <= self.line_length for text in code.rstrip("\r\n").split("\n")):
+                return candidate
+        return candidates[-1]
+
     def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
                                   ) -> cst.SimpleStatementLine | cst.FlattenSentinel[cst.SimpleStatementLine]:
-        """``self.register_buffer("x", None, persistent=...)`` after ``super().__init__()``: declares a
-        buffer that later methods fill (assigning a tensor to a registered name updates the buffer)."""
+        """A rewritten line that has grown too long is wrapped. ``self.register_buffer("x", None,
+        persistent=...)`` after ``super().__init__()`` declares a buffer that later methods fill
+        (assigning a tensor to a registered name updates the buffer)."""
+        if self.rewritten:
+            updated_node = self._fitted(updated_node)
         declares = self.declares.get(id(original_node))
         if not declares:
             return updated_node
@@ -130,8 +196,10 @@ class _Rewriter(cst.CSTTransformer):
         return self._rewrite(original_node, updated_node)
 
 
-def apply_edits(module: cst.Module, edits: list[Edit], imports: ImportTable, buffer_style: str) -> cst.Module:
-    """The module with every edit applied and ``import torch`` added only when nothing else names torch.nn."""
+def apply_edits(module: cst.Module, edits: list[Edit], imports: ImportTable, buffer_style: str,
+                line_length: int = 88) -> cst.Module:
+    """The module with every edit applied, each rewritten line within ``line_length`` where black's way
+    of wrapping the call gets it there, and ``import torch`` added only when nothing else names torch.nn."""
     if not edits:
         return module
     needs_import = False
@@ -142,7 +210,8 @@ def apply_edits(module: cst.Module, edits: list[Edit], imports: ImportTable, buf
     if buffer_style == "nn.Buffer" and any(e.kind == "buffer" for e in edits):
         buffer, missing = spelling(imports, "torch.nn.Buffer")
         needs_import |= missing
-    rewritten = module.visit(_Rewriter(edits, quote_style(module), parameter or "_", buffer or "_", buffer_style))
+    rewritten = module.visit(_Rewriter(module, edits, quote_style(module), parameter or "_", buffer or "_",
+                                       buffer_style, line_length))
     if needs_import:
         context = CodemodContext()
         AddImportsVisitor.add_needed_import(context, "torch")

@@ -90,7 +90,7 @@ def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, 
     if not edits:
         return None, None
     try:
-        fixed = apply_edits(module, edits, summary.imports, options.buffer_style).bytes
+        fixed = apply_edits(module, edits, summary.imports, options.buffer_style, options.line_length).bytes
     except SpellingError as exc:
         for finding in findings:
             if finding.action != "skip":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import os
 import pty
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 import codemod
 from codemod import engine
 from codemod.cache import Cache
+from codemod.cli import progress_bar
 from codemod.config import Options
 from codemod.discovery import discover
 from conftest import CASES, NNREG, nnreg
@@ -138,23 +142,27 @@ def test_corrupt_or_unwritable_cache_warns_and_changes_nothing(tmp_path: Path) -
     assert b"warning: cache" in unwritable.stderr and b"Traceback" not in unwritable.stderr
 
 
-def _many_files(tmp_path: Path) -> Path:
-    tree = tmp_path / "many"
+def _slow_tree(tmp_path: Path) -> Path:
+    """Thirty module files: a few seconds of libcst (stage 2) on one core."""
+    tree = tmp_path / "modules"
     tree.mkdir()
-    for i in range(220):
-        (tree / f"m{i}.py").write_text(f"x = {i}\n")
+    for i in range(30):
+        (tree / f"m{i}.py").write_text("import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+                                       "    def __init__(self):\n        super().__init__()\n"
+                                       f"        self.mask = torch.ones({i + 1})\n" + "        self.x = 1\n" * 100)
     return tree
 
 
 def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
-    result = nnreg("check", "--no-cache", str(_many_files(tmp_path)))
-    assert result.stderr.decode() == "0 tensors would be registered; 220 files unchanged\n"
+    result = nnreg("check", "--no-cache", "-q", "-j", "1", str(_slow_tree(tmp_path)))
+    assert result.returncode == 1 and result.stderr == b""
 
 
-def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
-    tree = _many_files(tmp_path)
+def test_progress_bar_on_a_terminal_covers_the_libcst_stage(tmp_path: Path) -> None:
+    """A run longer than about a second shows the bar, for stage 2 (libcst) too."""
     controller, terminal = pty.openpty()
-    process = subprocess.Popen([NNREG, "check", "--no-cache", str(tree)], stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([NNREG, "check", "--no-cache", "-j", "1", str(_slow_tree(tmp_path))],
+                               stdout=subprocess.DEVNULL,
                                stderr=terminal, stdin=subprocess.DEVNULL)
     os.close(terminal)
     shown = b""
@@ -167,4 +175,28 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
             break
         shown += chunk
     process.wait()
-    assert b"indexing  [" in shown and b"%" in shown
+    assert b"analysing  [" in shown and b"100%" in shown
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def _ticks(step: float) -> Callable[[], float]:
+    """A clock that advances ``step`` seconds at every reading."""
+    now = itertools.count(0.0, step)
+    return lambda: next(now)
+
+
+@pytest.mark.parametrize("tty, step, shown", [(False, 10.0, False), (True, 0.0, False), (True, 0.3, True)])
+def test_progress_bar_only_for_runs_longer_than_a_second_on_a_terminal(tty: bool, step: float, shown: bool) -> None:
+    stream = _Stream(tty)
+    assert list(progress_bar(range(10), 10, "analysing", stream, _ticks(step))) == list(range(10))
+    assert ("analysing  [" in stream.getvalue()) is shown
+    if shown:
+        assert "100%" in stream.getvalue()

@@ -69,6 +69,33 @@ def test_colour_follows_the_option_and_the_environment(tmp_path: Path) -> None:
     assert "\x1b[" not in _check(tmp_path).stdout.decode()  # not a terminal
 
 
+RED, BOLD, YELLOW, RESET = "\x1b[31m", "\x1b[1m", "\x1b[33m", "\x1b[0m"
+COLOURED = f'''net.py:8:9: {RED}{BOLD}NR002{RESET} [*] Net.mask should be a buffer (persistent=False)
+  |
+8 |         self.mask = torch.ones(3)
+  |         {RED}^^^^^^^^^{RESET} NR002
+  |
+  = help: register it: `self.register_buffer("mask", ..., persistent=False)`
+
+net.py:9:9: {RED}{BOLD}NR002{RESET} Net.unused should be a buffer (persistent=False){YELLOW} (ambiguous: not rewritten){RESET}
+  |
+9 |         self.unused = torch.zeros(3)
+  |         {RED}^^^^^^^^^^^{RESET} NR002
+  |
+  = help: register it: `self.register_buffer("unused", ..., persistent=False)`
+  = note: never read outside __init__ in this class: registering it changes nothing nnreg can see
+'''
+
+
+def test_coloured_golden(tmp_path: Path) -> None:
+    assert _check(tmp_path, "--color").stdout.decode() == COLOURED
+
+
+def test_the_option_wins_over_the_environment(tmp_path: Path) -> None:
+    assert _check(tmp_path, "--color", env={"NO_COLOR": "1"}).stdout.decode() == COLOURED
+    assert _check(tmp_path, "--no-color", env={"FORCE_COLOR": "1"}).stdout.decode() == GOLDEN
+
+
 def test_verbose_gives_every_reason_as_a_note(tmp_path: Path) -> None:
     (tmp_path / "net.py").write_text(SOURCE)
     result = nnreg("check", "--no-cache", "-v", "net.py", cwd=tmp_path)

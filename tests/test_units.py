@@ -8,7 +8,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from codemod.analysis import suppression_codes
+from codemod.analysis import suppressions_on
 from codemod.config import ConfigError, build_options
 from codemod.imports import ImportTable, build_import_table
 from codemod.index import ClassIndex, summarise
@@ -158,12 +158,23 @@ def test_classification_flags() -> None:
 
 def test_suppression_comments() -> None:
     lines = ["a = 1  # nnreg: ignore", "b = 1  # noqa: NR001, NR002", "c = 1  # nnreg: ignore[NR002]",
-             "d = 1  # noqa", "e = 1  # a comment"]
-    assert suppression_codes(lines, 1, 1) == frozenset()
-    assert suppression_codes(lines, 2, 2) == {"NR001", "NR002"}
-    assert suppression_codes(lines, 3, 3) == {"NR002"}
-    assert suppression_codes(lines, 4, 4) == frozenset()
-    assert suppression_codes(lines, 5, 5) is None
+             "d = 1  # noqa", "e = 1  # a comment", "f = 1  # NOQA: nr002", "g = 1  # nnreg: IGNORE[nr001]",
+             "h = 1  # noqa: nr999", "i = 1  # nnreg: ignore[NR9, NR002]", "j = (1,", "     2)  # noqa:E501,NR001",
+             "k = 1  # noqa: BLE001 - why", "l = 1  # noqa: -"]
+
+    def codes(first: int, last: int | None = None) -> list[frozenset[str] | None]:
+        return [s.codes for s in suppressions_on(lines, first, last or first)]
+
+    assert codes(1) == [None] and codes(4) == [None]  # every code
+    assert codes(2) == [{"NR001", "NR002"}] and codes(3) == [{"NR002"}] and codes(5) == []
+    assert codes(6) == [{"NR002"}] and codes(7) == [{"NR001"}]  # any case
+    assert codes(8) == [frozenset()] and codes(9) == [{"NR002"}]  # an unknown code silences nothing
+    assert codes(10, 11) == [{"NR001"}] and codes(12) == [frozenset()] and codes(13) == [frozenset()]
+    assert [s.warnings for s in suppressions_on(lines, 8, 9)] == [
+        ("unknown code 'NR999' in `# noqa: nr999`: it suppresses nothing",),
+        ("unknown code 'NR9' in `# nnreg: ignore[NR9, NR002]`: it suppresses nothing",)]
+    assert [s.warnings for s in suppressions_on(lines, 12, 13)] == [
+        (), ("`# noqa: -` names no code nnreg can read: it suppresses nothing",)]
 
 
 def test_config_merges_and_validates() -> None:
