@@ -47,8 +47,8 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
         reports = runtime.reports(source.path)
     elif runtime is not None:
         requests = _requests(runtime, summary, classes, decided)
-        reports = runtime.run(module_of(source.path)[1], summary.module, source.path, requests, source.text) \
-            if requests else {}
+        reports = runtime.run(module_of(source.path)[1], summary.module, source.path, requests, source.text,
+                              source.notebook is not None) if requests else {}
     for position, (class_summary, facts) in enumerate(classes):  # what runtime saw of a class decides it again
         if reports and class_summary.qualname in reports:
             decided[position] = decide_class(facts, index, options, display, reports[class_summary.qualname])
@@ -114,7 +114,7 @@ def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings:
     requests = [runtime.settings.request(summary.module, q, sorted({f.attribute for f in findings if f.class_name == q}))
                 for q in touched if before.get(q, {}).get("built")]
     after = runtime.run(module_of(source.path)[1], summary.module, source.path, requests,
-                        fixed.decode(source.encoding)) if requests else {}
+                        fixed.decode(source.encoding), source.notebook is not None) if requests else {}
     failed = False
     for qualname in touched:
         mine = [f for f in findings if f.class_name == qualname and f.action != "skip"]
