@@ -249,3 +249,15 @@ def test_place_maps_lines_and_the_lines_reasons_quote() -> None:
     assert (placed.cell, placed.line, placed.location) == (3, 2, "nb.ipynb:cell 3:2")
     assert placed.reasons == ["mutated in place in forward() (line 1 of cell 3)"]
     assert placed.held_back == ["assigned at line 2 of cell 3"]
+
+
+def test_a_cell_that_awaits_at_top_level_is_fixed(tmp_path: Path) -> None:
+    """IPython runs ``await`` at a cell's top level: the rewritten module is checked as such."""
+    data = _notebook_bytes("import asyncio\nimport torch\nfrom torch import nn\nawait asyncio.sleep(0)",
+                           "class N(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                           "        self.m = torch.ones(2)\n\n    def forward(self, x):\n        return x * self.m")
+    (tmp_path / "aw.ipynb").write_bytes(data)
+    result = nnreg("fix", "aw.ipynb", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads((tmp_path / "aw.ipynb").read_text())["cells"][2]["source"][3] == (
+        '        self.register_buffer("m", torch.ones(2), persistent=False)\n')
