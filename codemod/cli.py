@@ -54,6 +54,8 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--keep-state-dict", is_flag=True, default=None,
                      help="Apply only rewrites that leave state_dict() keys unchanged."),
         click.option("--exclude", multiple=True, help="gitignore-style pattern of paths to skip."),
+        click.option("--extension", multiple=True,
+                     help="File kinds to look for in folders: py, ipynb (default both; `--extension py` skips notebooks)."),
         click.option("--force-exclude", is_flag=True, default=None,
                      help="Apply exclude patterns to paths named on the command line too (for pre-commit)."),
         click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -112,7 +114,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
             "ambiguous": params["ambiguous"], "min_confidence": params["min_confidence"],
             "persistent": params["persistent"], "buffer_style": params["buffer_style"],
             "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
-            "force_exclude": params["force_exclude"],
+            "force_exclude": params["force_exclude"], "extension": _codes(params["extension"]),
         }, formatter_line_length(start))
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
@@ -126,7 +128,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
-    files = list(discover(paths, root, options.exclude, options.force_exclude))
+    files = list(discover(paths, root, options.exclude, options.force_exclude, options.extension))
     if show_files:
         _list_files(files, root)
     cache = None if params["no_cache"] else Cache(params["cache_dir"] or _default_cache(start))
@@ -300,7 +302,7 @@ def check(output_format: str, exit_zero: bool, show_suppressed: bool, show_stati
     else:
         click.echo(report, nl=False, color=color)
     _finish(results, params, written=False)
-    failed = _reported(results) or any(r.error for r in results) or bool(stale)
+    failed = _reported(results) or any(r.failed for r in results) or bool(stale)
     sys.exit(1 if failed and not exit_zero else 0)
 
 
@@ -311,14 +313,14 @@ def diff(exit_zero: bool, **params: Any) -> None:
     """Print the unified diff of the fixes; write nothing. Exit 0: no change, 1: changes, 2: error."""
     results = _execute(params).results
     for result in results:
-        if result.error:
-            click.echo(f"{result.display}: error: {result.error}", err=True)
+        for line in reporting.error_lines(result):
+            click.echo(line, err=True)
         patch = reporting.unified_diff(result)
         if patch:
             sys.stdout.buffer.write(patch.encode(result.encoding))
     sys.stdout.flush()
     _finish(results, params, written=False)
-    failed = any(r.changed or r.error for r in results)
+    failed = any(r.changed or r.failed for r in results)
     sys.exit(1 if failed and not exit_zero else 0)
 
 
@@ -342,11 +344,11 @@ def fix(exit_non_zero_on_fix: bool, **params: Any) -> None:
                 except SourceError as exc:
                     result.error, result.fixed = str(exc), None
     for result in results:
-        if result.error:
-            click.echo(f"{result.display}: error: {result.error}", err=True)
+        for line in reporting.error_lines(result):
+            click.echo(line, err=True)
     _finish(results, params, written=True)
     changed = any(r.changed for r in results)
-    sys.exit(1 if any(r.error for r in results) or (exit_non_zero_on_fix and changed) else 0)
+    sys.exit(1 if any(r.failed for r in results) or (exit_non_zero_on_fix and changed) else 0)
 
 
 @main.command()

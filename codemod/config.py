@@ -27,6 +27,7 @@ class Options:
     force_exclude: bool = False
     module_bases: tuple[str, ...] = ()
     line_length: int = 88  # a rewritten statement longer than this is wrapped as black would
+    extension: tuple[str, ...] = ("py", "ipynb")  # the kinds of file discovery takes from folders
 
     def selects(self, code: str) -> bool:
         """ruff-style prefix selection: ``NR`` selects all, ``NR001`` one code; ignore wins."""
@@ -39,7 +40,8 @@ CHOICES = {
     "buffer_style": ("register_buffer", "nn.Buffer"),
     "device": ("auto", "cuda", "meta", "cpu"),
 }
-_TUPLES = {"select", "ignore", "exclude", "module_bases"}
+_TUPLES = {"select", "ignore", "exclude", "module_bases", "extension"}
+EXTENSIONS = ("py", "ipynb")
 _BOOLS = {"keep_state_dict", "force_exclude"}
 _NUMBERS = {"min_confidence": (0.0, 1.0), "confirm_timeout": (1.0, None), "confirm_memory": (0.5, None)}
 # Settings of ``--confirm`` that the config may hold. None of them turns execution on: only the command
@@ -108,6 +110,9 @@ def _checked(name: str, value: Any) -> Any:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
             raise ConfigError(f"{key} must be a string or a list of strings, not {value!r}")
+        if name == "extension" and not set(items) <= set(EXTENSIONS):
+            unknown = sorted(set(items) - set(EXTENSIONS))
+            raise ConfigError(f"{key} takes {', '.join(EXTENSIONS)}, not {', '.join(unknown)}")
         return selectors(tuple(items), key) if name in ("select", "ignore") else tuple(items)
     if name in _BOOLS and not isinstance(value, bool):
         raise ConfigError(f"{key} must be true or false, not {value!r}")

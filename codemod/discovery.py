@@ -1,4 +1,5 @@
-"""Which files to look at: Python files under the given paths, minus what git and the user ignore.
+"""Which files to look at: Python files and notebooks under the given paths, minus what git and the
+user ignore.
 
 ``.gitignore`` files (at the repository root, above the path, and nested) are honoured with
 ``pathspec``'s git-compatible matcher, so a tree that is not a git checkout behaves the same.
@@ -97,8 +98,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = (),
-             force_exclude: bool = False) -> Iterator[Path]:
-    """Python files under ``paths``, sorted, each once.
+             force_exclude: bool = False, extensions: tuple[str, ...] = ("py", "ipynb")) -> Iterator[Path]:
+    """Files under ``paths`` with one of ``extensions`` (``.py``, ``.ipynb``), sorted, each once.
 
     Paths named explicitly are always included, like black and ruff do: naming a directory that a
     .gitignore above it ignores scans it with only the .gitignore files inside it. With
@@ -106,6 +107,7 @@ def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = (),
     apply to them too.
     """
     ignores = _Ignores(root.absolute(), excludes)
+    suffixes = tuple(f".{extension}" for extension in extensions)
     seen: set[Path] = set()  # resolved paths: a file and a link to it are one file
     for given in paths:
         given = Path(os.path.normpath(given.absolute()))
@@ -124,7 +126,7 @@ def discover(paths: list[Path], root: Path, excludes: tuple[str, ...] = (),
                                  and not (current / d).is_symlink())
             for name in filenames:
                 path = current / name
-                if name.endswith(".py") and not scope.ignored(path, is_dir=False):
+                if name.endswith(suffixes) and not scope.ignored(path, is_dir=False):
                     if path.is_symlink() and not _inside(path, root):
                         continue
                     found.append(path)

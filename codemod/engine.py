@@ -26,6 +26,7 @@ from .config import Options
 from .files import Source, SourceError, decode_source, read_source
 from .findings import FileResult, Finding
 from .index import ClassIndex, FileSummary, module_of, summarise
+from .notebooks import Notebook, NotebookError, place, write_back
 from .runtime import ConfirmSettings, ProbeRunner, RuntimeEvidence
 from .tracing import TraceEvidence
 
@@ -61,8 +62,10 @@ def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _L
     except SourceError as exc:
         result.error = str(exc)
         return _Loaded(result)
-    result.original, result.encoding = source.data, source.encoding
+    result.original, result.encoding = source.raw, source.encoding
     result.suppressions = suppression.in_source(source.text) if suppression.may_hold(source.data) else []
+    if source.notebook is not None:
+        result.cell_errors = source.notebook.errors
     key = digest("summary", __version__, str(path.absolute()), module_of(path)[0], source.sha)
     cached = cache.get("summary", key) if cache else None
     if cached is None:
@@ -82,7 +85,10 @@ def _parse(source: Source) -> tuple[FileSummary | None, str | None]:
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
         newer = _newer_syntax(getattr(exc, "text", None) or "")  # the offending line, as Python read it
-        return None, f"cannot parse{f' (line {line})' if line else ''}: {newer or getattr(exc, 'msg', exc)}"
+        where = f"line {line}" if line else ""
+        if line and source.notebook is not None:  # each cell parses alone; together they do not
+            where = "cell {}, line {}".format(*source.notebook.locate(line))
+        return None, f"cannot parse{f' ({where})' if where else ''}: {newer or getattr(exc, 'msg', exc)}"
 
 
 _NEWER_SYNTAX = re.compile(r"^\s*(type\s+\w+\s*(\[.*\])?\s*=|(async\s+)?def\s+\w+\s*\[|class\s+\w+\s*\[)")
@@ -119,11 +125,26 @@ def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache 
     result, source, summary = loaded.result, loaded.source, loaded.summary
     assert source is not None and summary is not None
     findings, fixed, error, probed = analyse_source(source, summary, index, options, result.display, runtime)
+    if source.notebook is not None:
+        findings, fixed, error = _into_cells(source.notebook, findings, fixed, error)
     cached = {"findings": [f.to_json() for f in findings], "error": error,
               "fixed": fixed.decode("latin-1") if fixed is not None else None, "probed": probed}
     if cache and not runtime:  # results that read runtime evidence are never reused
         cache.put("result", _result_key(loaded, index, options), cached)
     return _restore(loaded, cached)
+
+
+def _into_cells(notebook: Notebook, findings: list[Finding], fixed: bytes | None, error: str | None
+                ) -> tuple[list[Finding], bytes | None, str | None]:
+    """A notebook's stage-2 result in its own terms: findings by cell, and the fixed module as the
+    notebook file with the changed cells' sources."""
+    findings = [place(notebook, finding) for finding in findings]
+    if fixed is None:
+        return findings, None, error
+    try:
+        return findings, write_back(notebook, fixed.decode("utf-8")), error
+    except NotebookError as exc:
+        return findings, None, str(exc)
 
 
 def _restore(loaded: _Loaded, cached: dict[str, Any]) -> FileResult:

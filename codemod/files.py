@@ -2,7 +2,8 @@
 
 A source is kept as the exact bytes read from disk; the text is only a decoded view. An unchanged
 file is therefore never rewritten, and a changed one keeps its encoding and line endings because
-libcst round-trips the bytes it was given.
+libcst round-trips the bytes it was given. A notebook is a source whose bytes are the module of its
+code cells (``notebooks.py``); the file's own bytes stay with it for the write-back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
+from .notebooks import Notebook, NotebookError, is_notebook, parse_notebook
+
 
 class SourceError(Exception):
     """A file that cannot be read, decoded, parsed or written; reported, never fatal to the run."""
@@ -28,20 +31,34 @@ class Source:
     more than the microseconds: a large tree holds every source at once)."""
 
     path: Path
-    data: bytes
+    data: bytes  # the Python source analysed: the file's bytes, or a notebook's module
     encoding: str
+    notebook: Notebook | None = None
 
     @property
     def text(self) -> str:
         return self.data.decode(self.encoding)
 
     @property
+    def raw(self) -> bytes:
+        """The file's bytes, as read: what a fix is written over."""
+        return self.notebook.data if self.notebook is not None else self.data
+
+    @property
     def sha(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        """Of the file's bytes: a notebook whose outputs changed is another file to write back."""
+        return hashlib.sha256(self.raw).hexdigest()
 
 
 def decode_source(path: Path, data: bytes) -> Source:
-    """Decode bytes the way Python would: BOM, then coding cookie, else UTF-8."""
+    """Decode bytes the way Python would: BOM, then coding cookie, else UTF-8. A notebook is JSON
+    (UTF-8 by its format): its source is the module of its code cells."""
+    if is_notebook(path):
+        try:
+            notebook = parse_notebook(data)
+        except NotebookError as exc:
+            raise SourceError(str(exc)) from None
+        return Source(path=path, data=notebook.module.encode("utf-8"), encoding="utf-8", notebook=notebook)
     if b"\0" in data:
         raise SourceError("binary file (contains NUL bytes)")
     try:

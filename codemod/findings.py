@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .notebooks import CellError
+
 if TYPE_CHECKING:
     import libcst as cst
 
@@ -58,6 +60,16 @@ class Finding:
     source_line: str = ""  # the line of the finding, as written, for the text report's snippet
     held_back: list[str] = field(default_factory=list)  # the reasons, among ``reasons``, it is not rewritten
     suppressed_by: list[int] = field(default_factory=list)  # lines of the comments that suppress it
+    cell: int | None = None  # in a notebook: the cell (1-based, markdown counted); ``line`` is then within it
+
+    @property
+    def position(self) -> str:
+        """``line``, or ``cell N:line`` in a notebook, as ruff writes it."""
+        return str(self.line) if self.cell is None else f"cell {self.cell}:{self.line}"
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.position}"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Finding:
@@ -71,6 +83,7 @@ class Finding:
             "persistent": self.persistent, "confidence": self.confidence, "status": self.status,
             "reasons": self.reasons, "runtime": self.runtime, "score": self.score,
             "source_line": self.source_line, "held_back": self.held_back, "suppressed_by": self.suppressed_by,
+            "cell": self.cell,
         }
 
 
@@ -86,7 +99,14 @@ class FileResult:
     # --confirm: class -> {"why": code, "error": text} when it was not built, both None when it was
     probed: dict[str, dict[str, str | None]] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)  # nnreg's own, and unreadable ones
+    # notebook cells that do not parse: errors of their own, which leave the other cells checked and fixed
+    cell_errors: tuple[CellError, ...] = ()
 
     @property
     def changed(self) -> bool:
         return self.fixed is not None and self.fixed != self.original
+
+    @property
+    def failed(self) -> bool:
+        """An error entry to report: the file's own, or a notebook cell's."""
+        return self.error is not None or bool(self.cell_errors)

@@ -17,6 +17,8 @@ from typing import Any
 
 from .files import SourceError, read_source
 from .imports import ImportTable, build_import_table, dotted_name, local_bindings, module_name_for
+from .notebooks import is_notebook
+from .notebooks import module_name as notebook_module
 from .prefilter import MethodScan, may_hold_tensor, scan_method
 from .returns import ReturnFact, return_fact
 from .torch_facts import BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, torch_layer
@@ -134,8 +136,12 @@ def package_root(path: Path) -> Path:
 
 
 def module_of(path: Path) -> tuple[str, Path]:
+    """The dotted module name of a file and the folder its imports are resolved from; a notebook goes
+    by its path (see ``notebooks.module_name``)."""
     path = path.absolute()
     root = package_root(path)
+    if is_notebook(path):
+        return notebook_module(path), root
     parts = path.relative_to(root).parts
     return module_name_for(parts, path.name == "__init__.py"), root
 

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import traceback
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -226,13 +227,39 @@ def _target(device: str, torch: Any) -> str:
     return ("cuda" if torch.cuda.is_available() else "meta") if device == "auto" else device
 
 
+def _run_notebook(name: str, path: str, source: str) -> tuple[Any, str | None]:
+    """A notebook's code cells (joined by nnreg, IPython syntax masked: magics and shell lines do not
+    run), run in order in a fresh module, in the notebook's folder, as Jupyter's "Run All" does. A
+    cell that raises stops the run there, and the classes defined before it can still be probed."""
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)
+    except BaseException as exc:  # noqa: BLE001 - user code: SystemExit included
+        return module, f"the notebook's cells stopped: {_error(exc)}"
+    return module, None
+
+
 def handle(request: dict[str, Any], torch: Any, send: Any) -> None:
     """Probe the classes of one module file, sending one message per class, then ``done``. The module
-    is imported afresh (a rewritten ``source`` replaces the file's bytes for this request only)."""
+    is imported afresh (a rewritten ``source`` replaces the file's bytes for this request only); a
+    notebook's cells are run in its folder."""
     name = request["module"]
     if request["root"] not in sys.path:
         sys.path.insert(0, request["root"])
     sys.modules.pop(name, None)
+    if request.get("notebook"):
+        cwd = os.getcwd()
+        os.chdir(os.path.dirname(request["path"]))
+        try:
+            module, stopped = _run_notebook(name, request["path"], request["source"])
+            _probe_classes(module, request, torch, send, stopped)
+        finally:
+            os.chdir(cwd)
+            sys.modules.pop(name, None)
+        send({"done": True, "error": None})
+        return
     override = _SourceOverride(name, request["path"], request["source"]) if request.get("source") is not None else None
     if override is not None:
         sys.meta_path.insert(0, override)
@@ -244,16 +271,26 @@ def handle(request: dict[str, Any], torch: Any, send: Any) -> None:
     finally:
         if override is not None:
             sys.meta_path.remove(override)
-    target = _target(request.get("device", "auto"), torch)
-    for spec in request["classes"]:
-        try:
-            report = probe_class(_resolve(module, spec["qualname"]), spec, target, torch)
-        except BaseException as exc:  # noqa: BLE001
-            report = {"built": False, "error": _error(exc), "why": "not-found"}
-        send({"qualname": spec["qualname"], "report": report})
+    _probe_classes(module, request, torch, send)
     if override is not None:
         sys.modules.pop(name, None)  # later requests see the file on disk again
     send({"done": True, "error": None})
+
+
+def _probe_classes(module: Any, request: dict[str, Any], torch: Any, send: Any, stopped: str | None = None) -> None:
+    """One message per class; a class that a notebook's stopped run never defined gets why it stopped."""
+    target = _target(request.get("device", "auto"), torch)
+    for spec in request["classes"]:
+        try:
+            cls = _resolve(module, spec["qualname"])
+        except BaseException as exc:  # noqa: BLE001 - a module ``__getattr__`` is user code too
+            report = {"built": False, "error": stopped or _error(exc), "why": "cells-stopped" if stopped else "not-found"}
+        else:
+            try:
+                report = probe_class(cls, spec, target, torch)
+            except BaseException as exc:  # noqa: BLE001
+                report = {"built": False, "error": _error(exc), "why": "not-found"}
+        send({"qualname": spec["qualname"], "report": report})
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ def groups(results: list[FileResult], settings: PrSettings) -> list[tuple[str, l
 def commit_message(files: list[FileResult]) -> str:
     fixed = [f for r in files for f in r.findings if f.status == "fixed"]
     lines = [f"Register {len(fixed)} tensor{'s' if len(fixed) != 1 else ''} with nnreg", ""]
-    lines += [f"- {f.path}:{f.line} {f.class_name}.{f.attribute} -> {_change(f)}" for f in fixed]
+    lines += [f"- {f.location} {f.class_name}.{f.attribute} -> {_change(f)}" for f in fixed]
     return "\n".join(lines + ["", TRAILER, ""])
 
 

@@ -12,6 +12,7 @@ from typing import Any, get_args
 import click
 
 from .findings import RULES, FileResult, Finding, Status
+from .notebooks import changed_cells, is_notebook
 from .runtime import NOT_BUILT
 from .suppression import Unused
 
@@ -26,15 +27,32 @@ def _lines(text: str) -> list[str]:
 
 
 def unified_diff(result: FileResult) -> str:
-    """A git-style diff of one file, with ``a/``/``b/`` paths relative to the repository root."""
+    """A git-style diff of one file, with ``a/``/``b/`` paths relative to the repository root; for a
+    notebook, a diff of each changed cell's source, for review (see ``notebook_diff``)."""
     if not result.changed or result.original is None or result.fixed is None:
         return ""
-    before = _lines(result.original.decode(result.encoding))
-    after = _lines(result.fixed.decode(result.encoding))
+    if is_notebook(result.path):
+        return notebook_diff(result.display, result.original, result.fixed)
     out: list[str] = [f"diff --git a/{result.display} b/{result.display}\n"]
-    for line in difflib.unified_diff(before, after, f"a/{result.display}", f"b/{result.display}"):
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    out += _hunks(result.original.decode(result.encoding), result.fixed.decode(result.encoding),
+                  f"a/{result.display}", f"b/{result.display}")
     return "".join(out)
+
+
+def notebook_diff(display: str, original: bytes, fixed: bytes) -> str:
+    """The changed cells' sources, as ruff shows them (``a/nb.ipynb:cell 3``). A diff of the JSON would
+    be unreadable and one of the sources cannot be applied to the file, so it says it is for review:
+    ``nnreg fix`` writes the notebook."""
+    out = [f"# {display}: notebook; the diff of its changed cells is for review (`nnreg fix` applies it, "
+           f"`git apply` cannot)\n"]
+    for cell, before, after in changed_cells(original, fixed):
+        out += _hunks(before, after, f"a/{display}:cell {cell}", f"b/{display}:cell {cell}")
+    return "".join(out)
+
+
+def _hunks(before: str, after: str, old_label: str, new_label: str) -> list[str]:
+    return [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in difflib.unified_diff(_lines(before), _lines(after), old_label, new_label)]
 
 
 def describe(finding: Finding) -> str:
@@ -82,7 +100,7 @@ def finding_text(finding: Finding, verbose: bool, color: bool | None, width: int
     if color and state:
         state = click.style(state, fg=_STATUS_COLOURS[finding.status])
     code = click.style(finding.code, fg="red", bold=True) if color else finding.code
-    out = [fold(f"{finding.path}:{finding.line}:{finding.column + 1}: {code}{mark} "
+    out = [fold(f"{finding.location}:{finding.column + 1}: {code}{mark} "
                 f"{finding.class_name}.{finding.attribute} {describe(finding)}{state}", width)]
     if finding.source_line:
         gutter = " " * len(str(finding.line))
@@ -110,13 +128,25 @@ def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None
         stale.setdefault(comment.path, []).append(comment)
     blocks: list[str] = []
     for result in results:
-        if result.error:
-            blocks.append(fold(f"{result.display}: error: {result.error}", width))
+        blocks += [fold(line, width) for line in error_lines(result)]
         for finding in result.findings:
             if finding.status != "suppressed" or show_suppressed:
                 blocks.append("\n".join(finding_text(finding, verbose, color, width)))
         blocks += [fold(comment.text(), width) for comment in stale.get(result.display, [])]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def error_lines(result: FileResult) -> list[str]:
+    """The file's error, then each notebook cell that does not parse (``nb.ipynb:cell 4: error: ...``)."""
+    lines = [f"{result.display}: error: {result.error}"] if result.error else []
+    return lines + [f"{result.display}:cell {e.cell}: error: {e.message}" for e in result.cell_errors]
+
+
+def _errors(result: FileResult) -> list[dict[str, Any]]:
+    """The error entries of the JSON report: the file's, and one per cell that does not parse."""
+    entries: list[dict[str, Any]] = [{"path": result.display, "message": result.error}] if result.error else []
+    return entries + [{"path": result.display, "cell": e.cell, "line": e.line, "message": e.message}
+                      for e in result.cell_errors]
 
 
 def statistics(results: list[FileResult]) -> str:
@@ -131,7 +161,7 @@ def statistics(results: list[FileResult]) -> str:
 def json_report(results: list[FileResult], unused: list[Unused] | None = None) -> str:
     """The JSON report; ``unused_suppressions`` only when they were looked for."""
     findings = [f.to_json() for r in results for f in r.findings]
-    errors = [{"path": r.display, "message": r.error} for r in results if r.error]
+    errors = [entry for r in results for entry in _errors(r)]
     summary = {"files": len(results), "changed_files": sum(r.changed for r in results), "findings": len(findings)}
     if any(r.probed for r in results):
         summary["probe"] = {**probe_counts(results), "not_built_classes": not_built(results)}
@@ -162,10 +192,11 @@ def summary_line(results: list[FileResult], written: bool) -> str:
         count = sum(f.status == status for f in findings)
         if count:
             parts.append(f"{count} {label}")
-    errors = sum(r.error is not None for r in results)
+    errors = sum(len(_errors(r)) for r in results)
     if errors:
         parts.append(_plural(errors, "error"))
-    parts.append(f"{_plural(len(results) - changed - errors, 'file')} unchanged")
+    unchanged = sum(not r.changed and not r.failed for r in results)
+    parts.append(f"{_plural(unchanged, 'file')} unchanged")
     if fixed and not written:
         parts.append(f"{_plural(len(fixed), 'finding')} fixable with `nnreg fix`")
     probe = probe_counts(results)
@@ -195,7 +226,11 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def _message(finding: Finding) -> str:
+    """The message of SARIF and GitHub; a notebook's starts with the cell, which neither format can
+    hold in a location."""
     headline = f"self.{finding.attribute} in {finding.class_name} {describe(finding)} ({finding.status})"
+    if finding.cell is not None:
+        headline = f"cell {finding.cell}, line {finding.line}: {headline}"
     return "; ".join([headline, *finding.reasons[:3]])
 
 
@@ -219,17 +254,23 @@ def sarif_report(results: list[FileResult]) -> str:
                 "properties": {"action": f.action, "status": f.status, "confidence": f.confidence,
                                "persistent": f.persistent},
             }
+            if f.cell is not None:
+                entry["properties"]["cell"] = f.cell
             if f.status == "suppressed":
                 entry["suppressions"] = [{"kind": "inSource"}]
             sarif_results.append(entry)
-    notifications = [{"level": "error", "message": {"text": r.error},
-                      "locations": [{"physicalLocation": {"artifactLocation": {"uri": r.display, "uriBaseId": "%SRCROOT%"}}}]}
-                     for r in results if r.error]
+    notifications = [{"level": "error", "message": {"text": _error_text(e)},
+                      "locations": [{"physicalLocation": {"artifactLocation": {"uri": e["path"], "uriBaseId": "%SRCROOT%"}}}]}
+                     for r in results for e in _errors(r)]
     run = {"tool": {"driver": {"name": "nnreg", "version": __version__, "semanticVersion": __version__,
                                "informationUri": "https://pypi.org/project/nnreg/", "rules": rules}},
            "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
            "results": sarif_results}
     return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
+
+
+def _error_text(entry: dict[str, Any]) -> str:
+    return f"cell {entry['cell']}: {entry['message']}" if "cell" in entry else entry["message"]
 
 
 GITHUB_ANNOTATION_LIMIT = 10
@@ -251,13 +292,13 @@ def github_report(results: list[FileResult]) -> tuple[str, str]:
         lines.append(f"::{level} file={_escape(f.path, True)},line={f.line},col={f.column + 1},"
                      f"title={f.code}::{_escape(_message(f))}")
     for r in results:
-        if r.error:
-            lines.append(f"::error file={_escape(r.display, True)},title=nnreg::{_escape(r.error)}")
+        for e in _errors(r):
+            lines.append(f"::error file={_escape(r.display, True)},title=nnreg::{_escape(_error_text(e))}")
     hidden = len(findings) - GITHUB_ANNOTATION_LIMIT
     if hidden > 0:
         lines.append(f"::notice title=nnreg::{hidden} more findings are not annotated; see the job summary")
     table = ["## nnreg", "", "| file | line | class | attribute | code | change | status | confidence |",
              "| --- | ---: | --- | --- | --- | --- | --- | ---: |"]
-    table += [f"| {f.path} | {f.line} | {f.class_name} | {f.attribute} | {f.code} | {f.action} | {f.status} | "
+    table += [f"| {f.path} | {f.position} | {f.class_name} | {f.attribute} | {f.code} | {f.action} | {f.status} | "
               f"{f.confidence:.2f} |" for f in findings]
     return "\n".join(lines) + ("\n" if lines else ""), "\n".join(table) + "\n"

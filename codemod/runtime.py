@@ -37,7 +37,7 @@ _KEPT_PREFIXES = ("LC_", "CONDA_", "CUDA_", "NVIDIA_", "TORCH_", "PYTORCH_", "XD
 # Why the probe did not build a class, as counted in the summary line and the JSON report.
 NOT_BUILT = {"needs-arguments": "need constructor arguments", "raised": "raised while building",
              "import": "could not be imported", "not-found": "not found in the module", "timeout": "timed out",
-             "crashed": "the probe died"}
+             "crashed": "the probe died", "cells-stopped": "not reached: a notebook cell raised before it"}
 _SECRET = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|API_?KEY|ACCESS_?KEY|PRIVATE|SESSION|COOKIE", re.I)
 
 
@@ -198,10 +198,12 @@ class ProbeRunner:
         self._probe = digest(PROBE.read_bytes()) if cache else ""
 
     def run(self, root: Path, module: str, path: Path, classes: list[dict[str, Any]],
-            source: str) -> dict[str, Any]:
-        """``{qualname: report}`` for the classes of one module file. When the process dies or hangs,
-        the class it was building gets the error and a fresh process probes the classes after it."""
-        request = {"root": str(root), "module": module, "path": str(path), "device": self.settings.device}
+            source: str, notebook: bool = False) -> dict[str, Any]:
+        """``{qualname: report}`` for the classes of one module file, or of a notebook, whose code cells
+        the probe runs in order. When the process dies or hangs, the class it was building gets the
+        error and a fresh process probes the classes after it."""
+        request = {"root": str(root), "module": module, "path": str(path), "device": self.settings.device,
+                   "notebook": notebook}
         key = digest("probe", self._probe, self.settings.python, self.settings.torch, json.dumps(request),
                      json.dumps(classes, sort_keys=True), source) if self.cache else ""
         cached = self.cache.get("probe", key) if self.cache else None

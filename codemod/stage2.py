@@ -5,6 +5,7 @@ Kept apart from the pipeline so that importing libcst is paid only by runs that 
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import libcst as cst
@@ -47,8 +48,8 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
         reports = runtime.reports(source.path)
     elif runtime is not None:
         requests = _requests(runtime, summary, classes, decided)
-        reports = runtime.run(module_of(source.path)[1], summary.module, source.path, requests, source.text) \
-            if requests else {}
+        reports = runtime.run(module_of(source.path)[1], summary.module, source.path, requests, source.text,
+                              source.notebook is not None) if requests else {}
     for position, (class_summary, facts) in enumerate(classes):  # what runtime saw of a class decides it again
         if reports and class_summary.qualname in reports:
             decided[position] = decide_class(facts, index, options, display, reports[class_summary.qualname])
@@ -56,11 +57,12 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     findings.sort(key=lambda f: (f.line, f.column))
     for finding in findings:
         finding.source_line = lines[finding.line - 1] if 0 < finding.line <= len(lines) else ""
-    fixed, error = _rewrite(module, findings, summary, options, display)
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if source.notebook is not None else 0  # a cell may ``await``
+    fixed, error = _rewrite(module, findings, summary, options, display, flags)
     if fixed is not None and isinstance(runtime, ProbeRunner) and reports is not None:
         failed = verify(runtime, source, summary, findings, reports, fixed)
         if failed:
-            fixed, error = _rewrite(module, findings, summary, options, display)
+            fixed, error = _rewrite(module, findings, summary, options, display, flags)
     if isinstance(runtime, TraceEvidence):
         return findings, fixed, error, {}
     probed = {name: {"why": None, "error": None} if report.get("built") else
@@ -84,8 +86,9 @@ def _requests(runtime: ProbeRunner, summary: FileSummary, classes: list[tuple[Cl
 
 
 def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, options: Options,
-             display: str) -> tuple[bytes | None, str | None]:
-    """The fixed bytes for the findings still to apply, or None; refusals are recorded on them."""
+             display: str, flags: int = 0) -> tuple[bytes | None, str | None]:
+    """The fixed bytes for the findings still to apply, or None; refusals are recorded on them.
+    ``flags`` are the compiler's for the check that the rewrite compiles."""
     edits = [edit for finding in findings if finding.action != "skip" for edit in finding.edits]
     if not edits:
         return None, None
@@ -99,7 +102,7 @@ def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, 
                 finding.held_back.append(finding.reasons[-1])
         return None, None
     try:
-        compile(fixed, display, "exec", dont_inherit=True)
+        compile(fixed, display, "exec", flags=flags, dont_inherit=True)
     except SyntaxError as exc:
         return None, f"internal error: the rewrite would not compile ({exc.msg}); file left unchanged"
     return fixed, None
@@ -114,7 +117,7 @@ def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings:
     requests = [runtime.settings.request(summary.module, q, sorted({f.attribute for f in findings if f.class_name == q}))
                 for q in touched if before.get(q, {}).get("built")]
     after = runtime.run(module_of(source.path)[1], summary.module, source.path, requests,
-                        fixed.decode(source.encoding)) if requests else {}
+                        fixed.decode(source.encoding), source.notebook is not None) if requests else {}
     failed = False
     for qualname in touched:
         mine = [f for f in findings if f.class_name == qualname and f.action != "skip"]
