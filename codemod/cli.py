@@ -18,11 +18,12 @@ import platformdirs
 
 from . import __version__, engine, reporting
 from .cache import Cache
-from .config import ConfigError, build_options, find_pyproject, load_table, runtime_settings, selectors
+from .config import ConfigError, build_options, effective_settings, load_table, runtime_settings, selectors
 from .discovery import discover, project_root, repository_root
 from .files import SourceError, write_atomic
 from .findings import FileResult
-from .pullrequest import DEFAULT_AUTHOR, PrSettings, PullRequestError, git, run_pull_requests
+from .github import GitHubError
+from .pullrequest import DEFAULT_AUTHOR, Computed, PrSettings, PullRequestError, reproduce_command, run_pull_requests
 from .runtime import ConfirmSettings, ProbeSetupError, RuntimeEvidence, check_interpreter
 from .tracing import DEFAULT_OUTPUT, TraceError, load_trace, run_trace
 
@@ -94,14 +95,7 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
     root = repository_root(start)
     try:
         table, _ = load_table(params["config_file"], start)
-        options = build_options(table, {
-            "select": selectors(_codes(params["select"]), "--select"),
-            "ignore": selectors(_codes(params["ignore"]), "--ignore"),
-            "ambiguous": params["ambiguous"], "min_confidence": params["min_confidence"],
-            "persistent": params["persistent"], "buffer_style": params["buffer_style"],
-            "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
-            "force_exclude": params["force_exclude"],
-        })
+        options = build_options(table, _overrides(params))
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
     runtime = _runtime_evidence(params, table)
@@ -118,6 +112,18 @@ def _execute(params: dict[str, Any]) -> tuple[list[FileResult], bytes | None]:
         click.echo(f"nnreg: warning: no Python files found under {', '.join(str(p) for p in paths)}", err=True)
     return engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=_progress,
                       runtime=runtime), None
+
+
+def _overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """The settings the command line gives (None or () where it gives none), over the config's."""
+    return {
+        "select": selectors(_codes(params["select"]), "--select"),
+        "ignore": selectors(_codes(params["ignore"]), "--ignore"),
+        "ambiguous": params["ambiguous"], "min_confidence": params["min_confidence"],
+        "persistent": params["persistent"], "buffer_style": params["buffer_style"],
+        "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
+        "force_exclude": params["force_exclude"],
+    }
 
 
 def _runtime_evidence(params: dict[str, Any], table: dict[str, Any]) -> RuntimeEvidence | None:
@@ -302,27 +308,45 @@ def fix(exit_non_zero_on_fix: bool, **params: Any) -> None:
 @click.option("--repo", help="OWNER/NAME on GitHub, for --open.")
 @click.option("--api-url", default="https://api.github.com", show_default=True, help="GitHub (Enterprise) API.")
 @click.option("--draft", is_flag=True, help="Open the pull request as a draft.")
+@click.option("--allow-untracked", is_flag=True, help="Run despite untracked files (they never enter the commit).")
 def pr(**params: Any) -> None:
     """Branch, fix, commit, write the PR body; optionally push and open the pull request. Exit 0:
     success (also when nothing needs fixing), 2: error."""
-    paths = list(params["paths"])
-    try:
-        root = Path(git("rev-parse", "--show-toplevel", cwd=Path.cwd()))
-    except PullRequestError:
-        raise _Fatal("nnreg pr runs in a git checkout") from None
-    params["paths"] = tuple(paths) or (root,)
+    options = [p for p in click.get_current_context().command.params if isinstance(p, click.Option)]
+    argv = sys.argv[2:]  # after "nnreg pr"
     settings = PrSettings(
         base=params["base"], branch=params["branch"], split_by=params["split_by"], max_files=params["max_files"],
         author=params["author"], body_file=params["body_file"].absolute() if params["body_file"] else None,
         push=params["push_remote"], open_pr=params["open_pr"], repo=params["repo"], api_url=params["api_url"],
-        draft=params["draft"], config=params["config_file"] or find_pyproject(root),
-        command=shlex.join(["nnreg", "fix", *(str(p) for p in paths or ["."])]))
+        draft=params["draft"], allow_untracked=params["allow_untracked"], token=os.environ.get("GITHUB_TOKEN"),
+        command=shlex.join(["nnreg", "pr", *argv]),
+        reproduce=reproduce_command(argv, {o: not p.is_flag for p in options for o in p.opts + p.secondary_opts},
+                                    {o for p in options if p.name in PR_ONLY for o in p.opts}))
     try:
-        code = run_pull_requests(root, lambda: _execute(params)[0], settings,
+        code = run_pull_requests(Path.cwd(), lambda root: _pr_compute(params, root), settings,
                                  lambda line: click.echo(f"nnreg pr: {line}", err=True))
-    except PullRequestError as exc:
+    except (PullRequestError, GitHubError) as exc:
         raise _Fatal(str(exc)) from None
     sys.exit(code)
+
+
+PR_ONLY = {"base", "branch", "split_by", "max_files", "author", "body_file", "push_remote", "open_pr", "repo",
+           "api_url", "draft", "allow_untracked"}
+
+
+def _pr_compute(params: dict[str, Any], root: Path) -> Computed:
+    """Run nnreg on the checked-out base (PATH defaults to the repository root) and say with which
+    settings, read from the base's own configuration."""
+    params = {**params, "paths": params["paths"] or (root,)}
+    results = _execute(params)[0]
+    table, config_file = load_table(params["config_file"], params["paths"][0])
+    overrides = _overrides(params)
+    given = {name for name, value in overrides.items() if value is not None and value != ()}
+    settings = effective_settings(build_options(table, overrides), table, config_file and config_file.name, given)
+    confirm = params["confirm"] if params["confirm"] is not None else os.environ.get("NNREG_CONFIRM") == "1"
+    evidence = (f"recorded by `nnreg trace` ({params['trace_file']})" if params["trace_file"]
+                else "--confirm ran the modules" if confirm else "static analysis only")
+    return Computed(results, settings, config_file, evidence)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
