@@ -399,7 +399,8 @@ def _check_tree(root: Path, settings: PrSettings) -> set[str]:
             git("ls-files", "--", str(settings.body_file), cwd=root):
         raise PullRequestError(f"--body-file {settings.body_file} is a file git tracks: nnreg would overwrite it; "
                                "choose an untracked or ignored path")
-    modified, untracked = parse_status(git("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=root, strip=False))
+    status = git("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=root, strip=False)
+    modified, untracked = parse_status(status)
     untracked = [p for p in untracked if not _is_body(root / p, settings.body_file)]
     message = blocking_message(modified, untracked, settings.allow_untracked)
     if message:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import codemod
-from codemod.findings import FileResult, Finding
+from codemod.findings import FileResult, Finding, Status
 from codemod.pullrequest import (TRAILER, PrSettings, groups, namespace_conflicts, parse_status,
                                  reproduce_command)
 
@@ -436,8 +436,8 @@ def test_reproduce_command_keeps_the_options_fix_has(argv: list[str], expected: 
     assert reproduce_command(argv, takes_value, {o for p in options if p.name in PR_ONLY for o in p.opts}) == expected
 
 
-def _result(display: str, changed: bool = True, status: str = "fixed") -> FileResult:
-    finding = Finding(display, 1, 0, "Net", "mask", "NR002", "buffer", False, 0.9, status, ["why"])  # type: ignore[arg-type]
+def _result(display: str, changed: bool = True, status: Status = "fixed") -> FileResult:
+    finding = Finding(display, 1, 0, "Net", "mask", "NR002", "buffer", False, 0.9, status, ["why"])
     return FileResult(Path(display), display, [finding], b"a", b"b" if changed else None)
 
 
