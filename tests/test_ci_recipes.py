@@ -91,7 +91,8 @@ def test_the_readme_check_workflow_runs_as_written(tmp_path: Path) -> None:
                                      "--ignore-installed").replace("https://github.com/OWNER/nnreg", f"file://localhost{clone}"))
         done = subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True, text=True,
                               timeout=600)
-        log.append(f"{step['run']} -> {done.returncode}" + (f": {done.stderr[-300:]}" if done.returncode > 1 else ""))
+        why = f": {done.stderr[-300:]}" if done.returncode > 1 else ""  # an error, not findings: say which
+        log.append(f"{step['run']} -> {done.returncode}{why}")
         failed = failed or done.returncode != 0
         if "--format github" in script:
             assert f"::warning file={SPECIAL.replace('%', '%25')}/net.py,line=9," in done.stdout
