@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, git, init_repo
+from test_pr import TOKEN, FakeGitHub, github, repo  # noqa: F401 (the fixtures of the pr tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -137,3 +138,17 @@ def test_action_check_step_runs_with_inputs_from_env(tmp_path: Path, args: str, 
     else:
         assert json.loads((repo / "nnreg.sarif").read_text())["runs"][0]["results"][0]["ruleId"] == "NR002"
         assert f"::warning file={SPECIAL.replace('%', '%25')}/net.py,line=9," in done.stdout
+
+
+def test_action_pr_step_opens_the_pull_request(repo: Path, github: str) -> None:
+    step = _action_step("nnreg pr")
+    env = {**os.environ, **step["env"], "GITHUB_TOKEN": TOKEN, "NNREG_ARGS": "--ambiguous skip", "NNREG_PATHS": ".",
+           "GITHUB_REPOSITORY": "owner/name", "GITHUB_API_URL": github,
+           "PATH": f"{Path(shutil.which('nnreg')).parent}:/usr/bin:/bin"}
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [(p["number"], p["head"], p["base"]) for p in FakeGitHub.pulls] == [(1, "nnreg/register-tensors", "main")]
+    assert (f"Command: `nnreg pr --push origin --open --repo owner/name --api-url {github} --ambiguous skip .`"
+            in FakeGitHub.pulls[0]["body"])
+    assert TOKEN not in done.stdout + done.stderr
