@@ -21,12 +21,13 @@ import platformdirs
 
 from . import __version__, engine, reporting, suppression
 from .cache import Cache
-from .config import (ConfigError, Options, build_options, find_pyproject, formatter_line_length, load_table,
-                     runtime_settings, selectors)
+from .config import (ConfigError, Options, build_options, effective_settings,
+                     formatter_line_length, load_table, runtime_settings, selectors)
 from .discovery import discover, project_root, repository_root
 from .files import SourceError, write_atomic
 from .findings import FileResult
-from .pullrequest import DEFAULT_AUTHOR, PrSettings, PullRequestError, git, run_pull_requests
+from .github import GitHubError
+from .pullrequest import DEFAULT_AUTHOR, Computed, PrSettings, PullRequestError, reproduce_command, run_pull_requests
 from .runtime import ConfirmSettings, ProbeSetupError, RuntimeEvidence, check_interpreter
 from .tracing import DEFAULT_OUTPUT, TraceError, load_trace, run_trace
 
@@ -108,14 +109,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
     root = repository_root(start)
     try:
         table, _ = load_table(params["config_file"], start)
-        options = build_options(table, {
-            "select": selectors(_codes(params["select"]), "--select"),
-            "ignore": selectors(_codes(params["ignore"]), "--ignore"),
-            "ambiguous": params["ambiguous"], "min_confidence": params["min_confidence"],
-            "persistent": params["persistent"], "buffer_style": params["buffer_style"],
-            "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
-            "force_exclude": params["force_exclude"], "extension": _codes(params["extension"]),
-        }, formatter_line_length(start))
+        options = build_options(table, _overrides(params), formatter_line_length(start))
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
     runtime = None if show_files else _runtime_evidence(params, table)
@@ -151,6 +145,18 @@ def _list_files(files: list[Path], root: Path) -> None:
     """``--show-files``: one path a line, as every report names it; then exit 0."""
     click.echo("".join(f"{engine.display_path(path, root)}\n" for path in files), nl=False)
     sys.exit(0)
+
+
+def _overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """The settings the command line gives (None or () where it gives none), over the config's."""
+    return {
+        "select": selectors(_codes(params["select"]), "--select"),
+        "ignore": selectors(_codes(params["ignore"]), "--ignore"),
+        "ambiguous": params["ambiguous"], "min_confidence": params["min_confidence"],
+        "persistent": params["persistent"], "buffer_style": params["buffer_style"],
+        "keep_state_dict": params["keep_state_dict"], "exclude": params["exclude"],
+        "force_exclude": params["force_exclude"], "extension": _codes(params["extension"]),
+    }
 
 
 def _runtime_evidence(params: dict[str, Any], table: dict[str, Any]) -> RuntimeEvidence | None:
@@ -365,27 +371,46 @@ def fix(exit_non_zero_on_fix: bool, **params: Any) -> None:
 @click.option("--repo", help="OWNER/NAME on GitHub, for --open.")
 @click.option("--api-url", default="https://api.github.com", show_default=True, help="GitHub (Enterprise) API.")
 @click.option("--draft", is_flag=True, help="Open the pull request as a draft.")
+@click.option("--allow-untracked", is_flag=True, help="Run despite untracked files (they never enter the commit).")
 def pr(**params: Any) -> None:
     """Branch, fix, commit, write the PR body; optionally push and open the pull request. Exit 0:
     success (also when nothing needs fixing), 2: error."""
-    paths = list(params["paths"])
-    try:
-        root = Path(git("rev-parse", "--show-toplevel", cwd=Path.cwd()))
-    except PullRequestError:
-        raise _Fatal("nnreg pr runs in a git checkout") from None
-    params["paths"] = tuple(paths) or (root,)
+    options = [p for p in click.get_current_context().command.params if isinstance(p, click.Option)]
+    argv = sys.argv[2:]  # after "nnreg pr"
     settings = PrSettings(
         base=params["base"], branch=params["branch"], split_by=params["split_by"], max_files=params["max_files"],
         author=params["author"], body_file=params["body_file"].absolute() if params["body_file"] else None,
         push=params["push_remote"], open_pr=params["open_pr"], repo=params["repo"], api_url=params["api_url"],
-        draft=params["draft"], config=params["config_file"] or find_pyproject(root),
-        command=shlex.join(["nnreg", "fix", *(str(p) for p in paths or ["."])]))
+        draft=params["draft"], allow_untracked=params["allow_untracked"], token=os.environ.get("GITHUB_TOKEN"),
+        command=shlex.join(["nnreg", "pr", *argv]),
+        reproduce=reproduce_command(argv, {o: not p.is_flag for p in options for o in p.opts + p.secondary_opts},
+                                    {o for p in options if p.name in PR_ONLY for o in p.opts}))
     try:
-        code = run_pull_requests(root, lambda: _execute(params).results, settings,
+        code = run_pull_requests(Path.cwd(), lambda root: _pr_compute(params, root), settings,
                                  lambda line: click.echo(f"nnreg pr: {line}", err=True))
-    except PullRequestError as exc:
+    except (PullRequestError, GitHubError) as exc:
         raise _Fatal(str(exc)) from None
     sys.exit(code)
+
+
+PR_ONLY = {"base", "branch", "split_by", "max_files", "author", "body_file", "push_remote", "open_pr", "repo",
+           "api_url", "draft", "allow_untracked"}
+
+
+def _pr_compute(params: dict[str, Any], root: Path) -> Computed:
+    """Run nnreg on the checked-out base (PATH defaults to the repository root) and say with which
+    settings, read from the base's own configuration."""
+    params = {**params, "paths": params["paths"] or (root,)}
+    results = _execute(params).results
+    table, config_file = load_table(params["config_file"], params["paths"][0])
+    overrides = _overrides(params)
+    given = {name for name, value in overrides.items() if value is not None and value != ()}
+    options = build_options(table, overrides, formatter_line_length(params["paths"][0]))
+    settings = effective_settings(options, table, config_file and config_file.name, given)
+    confirm = params["confirm"] if params["confirm"] is not None else os.environ.get("NNREG_CONFIRM") == "1"
+    evidence = (f"recorded by `nnreg trace` ({params['trace_file']})" if params["trace_file"]
+                else "--confirm ran the modules" if confirm else "static analysis only")
+    return Computed(results, settings, config_file, evidence)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -160,3 +160,32 @@ def runtime_settings(table: dict[str, Any]) -> tuple[dict[str, Any], dict[str, d
         raise ConfigError("[tool.nnreg.confirm] must be a table of per-class recipes "
                           "(\"pkg.mod:Class\" = { args = [...], kwargs = {...}, inputs = \"...\" })")
     return settings, section, False
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One effective setting and where its value came from, for the pull request body: a reviewer
+    can tell a choice made for this run from the project's configuration and from nnreg's default."""
+
+    key: str
+    value: str
+    source: str
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ", ".join(value) if value else "(none)"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def effective_settings(options: Options, table: dict[str, Any], config_name: str | None,
+                       given: set[str]) -> list[Setting]:
+    """Every option's value, from the command line (``given``: the option names passed there), the
+    config table, or the default, in that order of precedence (as ``build_options`` merges them)."""
+    in_table = {key.replace("-", "_") for key in table}
+    return [Setting(f.name.replace("_", "-"), _shown(getattr(options, f.name)),
+                    "command line" if f.name in given else config_name if config_name and f.name in in_table
+                    else "default")
+            for f in fields(Options)]

@@ -234,6 +234,14 @@ def _message(finding: Finding) -> str:
     return "; ".join([headline, *finding.reasons[:3]])
 
 
+def _uri(path: str) -> str:
+    """A relative URI reference (RFC 3986): ``#``, ``%``, spaces and non-ASCII in a path percent-encoded,
+    or code scanning cuts the path at ``#`` and misreads ``%``."""
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
 def sarif_report(results: list[FileResult]) -> str:
     """SARIF 2.1.0 with what GitHub code scanning needs: rules, repository-relative URIs, regions."""
     from . import __version__
@@ -249,7 +257,7 @@ def sarif_report(results: list[FileResult]) -> str:
                 "level": "warning" if f.status in ("fixed", "ambiguous", "unsafe") else "note",
                 "message": {"text": _message(f)},
                 "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": {"uri": _uri(f.path), "uriBaseId": "%SRCROOT%"},
                     "region": {"startLine": f.line, "startColumn": f.column + 1}}}],
                 "properties": {"action": f.action, "status": f.status, "confidence": f.confidence,
                                "persistent": f.persistent},
@@ -260,11 +268,12 @@ def sarif_report(results: list[FileResult]) -> str:
                 entry["suppressions"] = [{"kind": "inSource"}]
             sarif_results.append(entry)
     notifications = [{"level": "error", "message": {"text": _error_text(e)},
-                      "locations": [{"physicalLocation": {"artifactLocation": {"uri": e["path"], "uriBaseId": "%SRCROOT%"}}}]}
+                      "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(e["path"]),
+                                                                               "uriBaseId": "%SRCROOT%"}}}]}
                      for r in results for e in _errors(r)]
     run = {"tool": {"driver": {"name": "nnreg", "version": __version__, "semanticVersion": __version__,
                                "informationUri": "https://pypi.org/project/nnreg/", "rules": rules}},
-           "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+           "invocations": [{"executionSuccessful": not notifications, "toolExecutionNotifications": notifications}],
            "results": sarif_results}
     return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
 

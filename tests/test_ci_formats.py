@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CASES, git, init_repo, nnreg
+from conftest import CASES, FIXTURES, git, init_repo, nnreg
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +39,24 @@ def test_sarif_of_the_fixtures_validates_against_the_official_schema(fixture_tre
     assert any(r.get("suppressions") for r in run["results"])
     notes = run["invocations"][0]["toolExecutionNotifications"]
     assert [n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for n in notes] == ["broken.py"]
+    assert run["invocations"][0]["executionSuccessful"] is False  # a file could not be read
+
+
+SPECIAL = "models #1 100% é"
+
+
+def test_sarif_uris_are_percent_encoded(tmp_path: Path) -> None:
+    from sarif_kit.validate import validation_errors
+
+    net = FIXTURES / "before_super_init_unsafe" / "input" / "net.py"
+    (tmp_path / SPECIAL).mkdir()
+    shutil.copy(net, tmp_path / SPECIAL / "net.py")
+    result = nnreg("check", "--format", "sarif", "--no-cache", ".", cwd=tmp_path)
+    log = json.loads(result.stdout)
+    assert validation_errors(log) == []
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]}
+    assert uris == {"models%20%231%20100%25%20%C3%A9/net.py"}
+    assert log["runs"][0]["invocations"][0]["executionSuccessful"] is True
 
 
 def test_github_annotations_are_capped_and_summarised(fixture_tree: Path, tmp_path: Path) -> None:
