@@ -62,8 +62,9 @@ def research(fixed: bool) -> Any:
     that does not parse, non-ASCII text in sources and outputs."""
     block, net, scaled = BLOCK, NET, SCALED
     if fixed:
-        block = block.replace("self.mask = torch.tril(torch.ones(size, size))",
-                              'self.register_buffer("mask", torch.tril(torch.ones(size, size)), persistent=False)')
+        block = block.replace("self.mask = torch.tril(torch.ones(size, size))  # causal",
+                              'self.register_buffer(\n            "mask", torch.tril(torch.ones(size, size)), persistent=False\n'
+                              '        )  # causal')  # wrapped at 88 columns, as black would
         net = net.replace("self.pos = torch.arange(4)", 'self.register_buffer("pos", torch.arange(4), persistent=False)')
         scaled = scaled.replace("torch.randn(4, requires_grad=True)", "nn.Parameter(torch.randn(4, requires_grad=True))")
     notebook = new_notebook(metadata={

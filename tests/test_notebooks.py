@@ -115,10 +115,12 @@ def test_diff_shows_each_changed_cell_for_review(tmp_path: Path) -> None:
     assert result.stdout.decode() == (
         "# research.ipynb: notebook; the diff of its changed cells is for review (`nnreg fix` applies it, "
         "`git apply` cannot)\n"
-        "--- a/research.ipynb:cell 3\n+++ b/research.ipynb:cell 3\n@@ -1,7 +1,7 @@\n"
+        "--- a/research.ipynb:cell 3\n+++ b/research.ipynb:cell 3\n@@ -1,7 +1,9 @@\n"
         " class Block(nn.Module):\n     def __init__(self, size=4):\n         super().__init__()\n"
         "-        self.mask = torch.tril(torch.ones(size, size))  # causal\n"
-        '+        self.register_buffer("mask", torch.tril(torch.ones(size, size)), persistent=False)  # causal\n'
+        "+        self.register_buffer(\n"
+        '+            "mask", torch.tril(torch.ones(size, size)), persistent=False\n'
+        "+        )  # causal\n"
         " \n     def forward(self, x):\n         return x.masked_fill(self.mask == 0, 0.0)\n"
         "\\ No newline at end of file\n"
         "--- a/research.ipynb:cell 4\n+++ b/research.ipynb:cell 4\n@@ -3,7 +3,7 @@\n"
