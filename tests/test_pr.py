@@ -395,6 +395,8 @@ Configuration file: `pyproject.toml` (sha256 {digest}). Runtime evidence: static
 | `exclude` | `scratch` | pyproject.toml |
 | `force-exclude` | `false` | default |
 | `module-bases` | `(none)` | default |
+| `line-length` | `88` | default |
+| `extension` | `py, ipynb` | default |
 
 nnreg {version}. To keep a line as it is, add `# nnreg: ignore` (or `# nnreg: ignore[NR002]`) to it.
 """
