@@ -484,6 +484,11 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     return info
 
 
+# Conversions that return the tensor itself when it already has that dtype: "float" is the default floating
+# dtype (float32 unless torch.set_default_dtype changed it), "float64" is double.
+SAME_DTYPE = {"float": "float", "double": "float64"}
+
+
 def _on_registered(method: str, call: cst.Call, receiver: ExprInfo, scope: Scope) -> ExprInfo:
     """A method called on a new ``nn.Parameter(...)``/``nn.Buffer(...)``: in-place methods return the
     same registered object; a conversion of a Parameter returns a plain tensor (the Parameter is lost)."""
@@ -491,6 +496,9 @@ def _on_registered(method: str, call: cst.Call, receiver: ExprInfo, scope: Scope
         return receiver
     if method in CONVERSIONS and receiver.source in PARAMETER_FACTORIES and isinstance(call.func, cst.Attribute) \
             and isinstance(call.func.value, cst.Call):
+        wrapped = call.func.value.args[0].value if call.func.value.args else None
+        if wrapped is not None and SAME_DTYPE.get(method) == classify(wrapped, scope).dtype:
+            return receiver  # ``nn.Parameter(torch.randn(3)).float()``: already float32, so the same Parameter
         return ExprInfo("tensor", source=f"{receiver.source}(...).{method}()", requires_grad=True,
                         rank0=receiver.rank0, lost_parameter=f".{method}()", refs=_refs_of_args(call, scope))
     return replace(POSSIBLE, refs=_refs_of_args(call, scope))
