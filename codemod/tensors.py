@@ -497,7 +497,7 @@ def _on_registered(method: str, call: cst.Call, receiver: ExprInfo, scope: Scope
     if method in CONVERSIONS and receiver.source in PARAMETER_FACTORIES and isinstance(call.func, cst.Attribute) \
             and isinstance(call.func.value, cst.Call):
         wrapped = call.func.value.args[0].value if call.func.value.args else None
-        if wrapped is not None and SAME_DTYPE.get(method) == classify(wrapped, scope).dtype:
+        if wrapped is not None and method in SAME_DTYPE and SAME_DTYPE[method] == classify(wrapped, scope).dtype:
             return receiver  # ``nn.Parameter(torch.randn(3)).float()``: already float32, so the same Parameter
         return ExprInfo("tensor", source=f"{receiver.source}(...).{method}()", requires_grad=True,
                         rank0=receiver.rank0, lost_parameter=f".{method}()", refs=_refs_of_args(call, scope))
