@@ -19,6 +19,7 @@ from .findings import Finding
 from .index import ClassIndex, ClassSummary, FileSummary, module_of
 from .rewrite import SpellingError, apply_edits
 from .runtime import ProbeRunner
+from .suppression import source_lines
 from .tracing import TraceEvidence
 
 
@@ -39,7 +40,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     except cst.ParserSyntaxError as exc:
         return [], None, f"cannot parse (line {exc.raw_line}): {exc.message}", {}
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    lines = source.text.splitlines()
+    lines = source_lines(source.text)
     classes = [(summary_, analyse_class(node, summary_, summary, index, positions, lines))
                for node, summary_ in module_classes(module, summary, index)]
     decided = [decide_class(facts, index, options, display) for _, facts in classes]  # a class may be defined twice

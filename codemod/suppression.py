@@ -18,6 +18,16 @@ _COMMENT = re.compile(r"#\s*(?:(?P<nnreg>nnreg\s*:\s*ignore)(?:\[(?P<listed>[^\]
                       r"|(?P<noqa>noqa)\b(?P<colon>\s*:(?P<codes>[^#\n]*))?)", re.IGNORECASE)
 _CODE = re.compile(r"[A-Z]+[0-9]+")
 _SEPARATORS = re.compile(r"[,\s]+")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a source as Python and libcst number them: broken at ``\\n``, ``\\r\\n`` and ``\\r``
+    only (``str.splitlines`` also breaks at form feeds and other separators, and would shift every later
+    line against the positions libcst reports)."""
+    return _LINE_BREAK.split(text)
+
+
 FAMILY = "NR"  # codes of this prefix are nnreg's: in ``# noqa`` the others belong to other tools
 
 
@@ -87,7 +97,7 @@ def in_source(text: str) -> list[Suppression]:
     """The comments of a whole file that concern nnreg: its own (to find unused ones) and those with
     a code it cannot read (to warn)."""
     found = []
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(source_lines(text), start=1):
         if "#" in line:
             found += [s for s in on_line(line, number) if s.own or s.warnings]
     return found

@@ -60,6 +60,17 @@ def test_suppression_codes_in_any_case_and_unknown_codes_warned(tmp_path: Path) 
     assert result.stderr.decode() == "nnreg: warning: net.py:10: unknown code 'NR999' in `# noqa: NR999`: it suppresses nothing\n"
 
 
+def test_suppression_lines_count_as_python_does_past_a_form_feed(tmp_path: Path) -> None:
+    """A form feed (or \\x1c, \\u2028...) in a docstring is no line break to Python or libcst: the comment
+    still suppresses its own line, not the next one."""
+    (tmp_path / "net.py").write_text(SUPPRESSED.replace("class Net(nn.Module):\n",
+                                                        'class Net(nn.Module):\n    """a\fb\u2028c"""\n\n'))
+    result = nnreg("check", "--no-cache", "--no-color", "-q", "net.py", cwd=tmp_path)
+    lines = [line for line in result.stdout.decode().splitlines() if line.startswith("net.py:")]
+    assert lines == ["net.py:12:9: NR002 [*] Net.c should be a buffer (persistent=False)",
+                     "net.py:13:9: NR002 [*] Net.d should be a buffer (persistent=False)"]
+
+
 def test_warn_unused_suppressions(tmp_path: Path) -> None:
     (tmp_path / "net.py").write_text(SUPPRESSED)
     result = nnreg("check", "--no-cache", "--no-color", "-q", "--warn-unused-suppressions", "net.py", cwd=tmp_path)
