@@ -385,7 +385,11 @@ def run_pull_requests(cwd: Path, compute: Callable[[Path], Computed], settings: 
             return 0
         leases = _check_branches(root, base_sha, [g.branch for g in planned], settings.push)
         for group in planned:
-            _one_branch(root, base, base_sha, group, computed, settings, leases, github, say)
+            try:
+                _one_branch(root, base, base_sha, group, computed, settings, leases, github, say)
+            except BaseException:  # a failed commit (a hook, signing) must not carry nnreg's writes back
+                git("reset", "-q", "--hard", cwd=root)  # the tree was clean before: only nnreg's writes go
+                raise
             git("checkout", "-q", "--detach", base_sha, cwd=root)
     finally:
         git("checkout", "-q", original if original != "HEAD" else base_sha, cwd=root)

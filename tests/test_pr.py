@@ -90,6 +90,19 @@ def test_no_findings_means_no_branch(repo: Path) -> None:
     assert remote_sha(repo) == ""
 
 
+def test_a_failed_commit_leaves_the_checkout_as_it_was(repo: Path) -> None:
+    """A pre-commit hook that refuses the commit: the run fails, and nnreg's writes are not carried back
+    to the branch the user was on."""
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'hook says no' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    result = pr(repo)
+    assert result.returncode == 2 and "hook says no" in result.stderr
+    assert git("status", "--porcelain", cwd=repo) == ""
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo) == "main"
+    assert (repo / "pkg" / "net.py").read_text() == NET
+
+
 def test_dirty_tree_is_refused_naming_what_blocks(repo: Path) -> None:
     (repo / "README.md").write_text("edited\n")
     git("rm", "-q", "--cached", "pkg/net.py", cwd=repo)
