@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 TITLE = "Register tensors that modules hold without registering them (nnreg)"
 REPO_NAME = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+")
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})  # where http may carry the token (a test server)
 
 
 class GitHubError(Exception):
@@ -35,8 +37,11 @@ def target_problem(repo: str | None, api_url: str, token: str | None) -> str | N
         return "--open needs --repo OWNER/NAME"
     if not REPO_NAME.fullmatch(repo) or repo.split("/")[1] in (".", ".."):
         return f"--repo must be OWNER/NAME (a GitHub repository), not {repo!r}"
-    if not api_url.startswith(("https://", "http://")):
+    parsed = urllib.parse.urlsplit(api_url)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
         return f"--api-url must be an http(s) URL, not {api_url!r}"
+    if parsed.scheme == "http" and parsed.hostname not in LOCAL_HOSTS:
+        return f"--api-url {api_url!r} would send the token in clear text: use https (http only for localhost)"
     return None
 
 
@@ -55,13 +60,12 @@ class GitHub:
     def call(self, method: str, path: str = "", payload: dict[str, Any] | None = None,
              query: dict[str, str] | None = None) -> Any:
         import urllib.error  # imported here: every other command starts faster without http and ssl
-        import urllib.parse
         import urllib.request
 
         url = f"{self.api_url.rstrip('/')}/repos/{self.repo}" + (f"/{path}" if path else "")
         url += f"?{urllib.parse.urlencode(query)}" if query else ""
         request = urllib.request.Request(url, method=method, data=json.dumps(payload).encode() if payload else None)
-        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_unredirected_header("Authorization", f"Bearer {self.token}")  # never follows a redirect
         request.add_header("Accept", "application/vnd.github+json")
         request.add_header("X-GitHub-Api-Version", "2022-11-28")
         request.add_header("Content-Type", "application/json")

@@ -348,6 +348,8 @@ def _head_log(repo: Path) -> str:
     (["--repo", "owner/name; rm -rf ~"], TOKEN, "--repo must be OWNER/NAME (a GitHub repository), not "
                                                 "'owner/name; rm -rf ~'"),
     (["--repo", "owner/missing"], TOKEN, "--repo owner/missing: not found on {api}, or the token cannot see it"),
+    (["--repo", "owner/name", "--api-url", "http://api.example.com"], TOKEN,
+     "--api-url 'http://api.example.com' would send the token in clear text: use https (http only for localhost)"),
 ])
 def test_open_is_validated_before_any_git_command(repo: Path, github: str, args: list[str], token: str | None,
                                                   message: str) -> None:
