@@ -382,7 +382,7 @@ def pr(**params: Any) -> None:
         author=params["author"], body_file=params["body_file"].absolute() if params["body_file"] else None,
         push=params["push_remote"], open_pr=params["open_pr"], repo=params["repo"], api_url=params["api_url"],
         draft=params["draft"], allow_untracked=params["allow_untracked"], token=os.environ.get("GITHUB_TOKEN"),
-        command=shlex.join(["nnreg", "pr", *argv]),
+        command=shlex.join(["nnreg", "pr", *argv]), paths_named=bool(params["paths"]),
         reproduce=reproduce_command(argv, {o: not p.is_flag for p in options for o in p.opts + p.secondary_opts},
                                     {o for p in options if p.name in PR_ONLY for o in p.opts}))
     try:

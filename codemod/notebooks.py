@@ -55,7 +55,6 @@ class Cell:
     index: int  # 1-based position among all the notebook's cells, markdown counted (``cells[index - 1]``)
     source: str  # as written in the notebook
     start: int  # the module line its first line is on
-    lines: int  # how many module lines it takes
     masked: tuple[str, ...]  # the lines masked in it, by their number in the ``pass  # nnreg-magic N`` mask
     newline_added: bool  # its last line had no newline: the module adds one, the write-back takes it away
 
@@ -125,7 +124,7 @@ def parse_notebook(data: bytes) -> Notebook:
         added = bool(text) and not text.endswith("\n")
         text += "\n" if added else ""
         parts.append(text)
-        cells.append(Cell(position + 1, source, line, text.count("\n"), masked, added))
+        cells.append(Cell(position + 1, source, line, masked, added))
         masks.extend(masked)
         line += text.count("\n")
     return Notebook(data, "".join(parts), tuple(cells), tuple(errors))

@@ -56,6 +56,7 @@ class PrSettings:
     token: str | None = field(default=None, repr=False)
     command: str = "nnreg pr"  # the command line as run, for the body
     reproduce: str = "nnreg fix ."  # the ``nnreg fix`` that makes the same change
+    paths_named: bool = False  # paths on the command line are relative to where it ran; none: the root
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def _refused_section(files: list[FileResult]) -> list[str]:
     refused = [f for r in files for f in r.findings if f.status in REFUSED]
     if not refused:
         return []
-    rows = [f"| `{f.path}` | {f.line} | `{f.class_name}` | `{f.attribute}` | {f.code} | {f.status} | "
+    rows = [f"| `{f.path}` | {f.position} | `{f.class_name}` | `{f.attribute}` | {f.code} | {f.status} | "
             f"{_cell(_first_reason(f))} |" for f in refused]
     return [
         "<details>",
@@ -366,7 +367,7 @@ def run_pull_requests(cwd: Path, compute: Callable[[Path], Computed], settings: 
     except PullRequestError:
         raise PullRequestError("nnreg pr runs in a git checkout") from None
     folder = os.path.relpath(cwd.resolve(), root.resolve())
-    if folder != ".":  # the paths of the command line are relative to where it ran
+    if folder != "." and settings.paths_named:  # its paths are relative to where it ran (none: the root)
         settings = replace(settings, reproduce=f"cd {shlex.quote(folder)} && {settings.reproduce}")
     untracked = _check_tree(root, settings)
     original = git("rev-parse", "--abbrev-ref", "HEAD", cwd=root)

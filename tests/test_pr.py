@@ -394,7 +394,7 @@ registration would raise AttributeError: cannot assign before Module.__init__() 
 
 Command: `nnreg pr --persistent always --select NR002 -j 1 --body-file ../body.md --push origin`
 
-Reproduce the change: `cd models && nnreg fix --persistent always --select NR002 -j 1 .`
+Reproduce the change: `nnreg fix --persistent always --select NR002 -j 1 .`
 
 Configuration file: `pyproject.toml` (sha256 {digest}). Runtime evidence: static analysis only.
 
