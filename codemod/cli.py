@@ -137,7 +137,7 @@ def _warned(run: _Run) -> _Run:
     for result in run.results:
         for found in result.suppressions:
             for warning in found.warnings:
-                click.echo(f"nnreg: warning: {result.display}:{found.line}: {warning}", err=True)
+                click.echo(f"nnreg: warning: {result.display}:{found.position}: {warning}", err=True)
     return run
 
 

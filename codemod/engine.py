@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,6 +66,8 @@ def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _L
     result.suppressions = suppression.in_source(source.text) if suppression.may_hold(source.data) else []
     if source.notebook is not None:
         result.cell_errors = source.notebook.errors
+        located = [(comment, source.notebook.locate(comment.line)) for comment in result.suppressions]
+        result.suppressions = [replace(comment, cell=cell, line=line) for comment, (cell, line) in located]
     key = digest("summary", __version__, str(path.absolute()), module_of(path)[0], source.sha)
     cached = cache.get("summary", key) if cache else None
     if cached is None:

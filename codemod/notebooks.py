@@ -207,7 +207,8 @@ def place(notebook: Notebook, finding: Finding) -> Finding:
         return _LINE_NUMBER.sub(one, reason)
 
     return replace(finding, cell=cell, line=line, reasons=[mapped(r) for r in finding.reasons],
-                   held_back=[mapped(r) for r in finding.held_back])
+                   held_back=[mapped(r) for r in finding.held_back],
+                   suppressed_by=[notebook.locate(number)[1] for number in finding.suppressed_by])
 
 
 def write_back(notebook: Notebook, fixed_module: str) -> bytes:

@@ -168,7 +168,8 @@ def json_report(results: list[FileResult], unused: list[Unused] | None = None) -
     report: dict[str, Any] = {"version": 1, "findings": findings, "errors": errors, "summary": summary}
     if unused is not None:
         report["unused_suppressions"] = [{"path": u.path, "line": u.suppression.line, "column": u.suppression.column,
-                                          "comment": u.suppression.text, "codes": list(u.codes)} for u in unused]
+                                          "cell": u.suppression.cell, "comment": u.suppression.text,
+                                          "codes": list(u.codes)} for u in unused]
     return json.dumps(report, indent=2) + "\n"
 
 

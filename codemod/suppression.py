@@ -42,6 +42,12 @@ class Suppression:
     codes: frozenset[str] | None
     own: bool
     warnings: tuple[str, ...] = ()
+    cell: int | None = None  # in a notebook: the cell, ``line`` being the line within it
+
+    @property
+    def position(self) -> str:
+        """``line``, or ``cell N:line`` in a notebook, as findings are placed."""
+        return str(self.line) if self.cell is None else f"cell {self.cell}:{self.line}"
 
     def silences(self, code: str) -> bool:
         return self.codes is None or code in self.codes
@@ -113,7 +119,7 @@ class Unused:
 
     def text(self) -> str:
         what = f"no {' or '.join(self.codes)} finding" if self.codes else "no finding"
-        return (f"{self.path}:{self.suppression.line}:{self.suppression.column}: unused suppression "
+        return (f"{self.path}:{self.suppression.position}:{self.suppression.column}: unused suppression "
                 f"`{self.suppression.text}`: {what} on this line to suppress")
 
 
@@ -125,7 +131,8 @@ def unused(path: str, suppressions: Iterable[Suppression], findings: list[Findin
     for suppression in suppressions:
         if not suppression.own:
             continue
-        used = {f.code for f in findings if f.status == "suppressed" and suppression.line in f.suppressed_by}
+        used = {f.code for f in findings if f.status == "suppressed" and f.cell == suppression.cell
+                and suppression.line in f.suppressed_by}
         if suppression.codes is None:
             if not used and all(selects(code) for code in RULES):
                 out.append(Unused(path, suppression, ()))

@@ -85,8 +85,8 @@ def test_warn_unused_suppressions(tmp_path: Path) -> None:
     every = json.loads(nnreg("check", "--no-cache", "--format", "json", "--warn-unused-suppressions", "net.py",
                              cwd=tmp_path).stdout)
     assert every["unused_suppressions"] == [
-        {"path": "net.py", "line": 11, "column": 33, "comment": "# noqa: E501, NR001", "codes": ["NR001"]},
-        {"path": "net.py", "line": 12, "column": 21, "comment": "# nnreg: ignore", "codes": []}]
+        {"path": "net.py", "line": 11, "column": 33, "cell": None, "comment": "# noqa: E501, NR001", "codes": ["NR001"]},
+        {"path": "net.py", "line": 12, "column": 21, "cell": None, "comment": "# nnreg: ignore", "codes": []}]
     (tmp_path / "net.py").write_text(SUPPRESSED.replace("  # noqa: NR999", "  # noqa: NR002")
                                      .replace("  # noqa: E501, NR001", "  # noqa: NR002").replace("3  # nnreg: ignore", "3"))
     clean = nnreg("check", "--no-cache", "--warn-unused-suppressions", "net.py", cwd=tmp_path)

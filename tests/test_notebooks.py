@@ -263,3 +263,25 @@ def test_a_cell_that_awaits_at_top_level_is_fixed(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr.decode()
     assert json.loads((tmp_path / "aw.ipynb").read_text())["cells"][2]["source"][3] == (
         '        self.register_buffer("m", torch.ones(2), persistent=False)\n')
+
+
+def test_suppression_comments_are_placed_in_their_cell(tmp_path: Path) -> None:
+    """Comments of a notebook are read, matched and reported by cell and line within it, like findings."""
+    notebook = new_notebook(cells=[
+        new_markdown_cell("# Suppressions"),
+        new_code_cell("import torch\nfrom torch import nn"),
+        new_code_cell("class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                      "        self.a = torch.ones(3)  # nnreg: ignore\n        self.n = 3  # noqa: NR002\n"
+                      "        self.c = torch.ones(3)  # noqa: NR999\n\n    def forward(self, x):\n"
+                      "        return x * self.a * self.c")])
+    nbformat.write(notebook, tmp_path / "nb.ipynb")
+    text = nnreg("check", "--no-cache", "--no-color", "-q", "--warn-unused-suppressions", "nb.ipynb", cwd=tmp_path)
+    assert text.stderr.decode() == ("nnreg: warning: nb.ipynb:cell 3:6: unknown code 'NR999' in `# noqa: NR999`: "
+                                    "it suppresses nothing\n")
+    assert text.stdout.decode().endswith("\n\nnb.ipynb:cell 3:5:21: unused suppression `# noqa: NR002`: no NR002 "
+                                         "finding on this line to suppress\n")
+    report = check_json("nb.ipynb", "--warn-unused-suppressions", "--show-suppressed", cwd=tmp_path)
+    assert report["unused_suppressions"] == [{"path": "nb.ipynb", "line": 5, "column": 21, "cell": 3,
+                                              "comment": "# noqa: NR002", "codes": ["NR002"]}]
+    assert [(f["attribute"], f["cell"], f["line"], f["suppressed_by"], f["status"]) for f in report["findings"]] == [
+        ("a", 3, 4, [4], "suppressed"), ("c", 3, 6, [], "fixed")]
