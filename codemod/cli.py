@@ -401,16 +401,14 @@ def _pr_compute(params: dict[str, Any], root: Path) -> Computed:
     """Run nnreg on the checked-out base (PATH defaults to the repository root) and say with which
     settings, read from the base's own configuration."""
     params = {**params, "paths": params["paths"] or (root,)}
-    results = _execute(params).results
-    table, config_file = load_table(params["config_file"], params["paths"][0])
-    overrides = _overrides(params)
-    given = {name for name, value in overrides.items() if value is not None and value != ()}
-    options = build_options(table, overrides, formatter_line_length(params["paths"][0]))
-    settings = effective_settings(options, table, config_file and config_file.name, given)
+    run = _execute(params)
+    table, config_file = load_table(params["config_file"], params["paths"][0])  # where the options came from
+    given = {name for name, value in _overrides(params).items() if value is not None and value != ()}
+    settings = effective_settings(run.options, table, config_file and config_file.name, given)
     confirm = params["confirm"] if params["confirm"] is not None else os.environ.get("NNREG_CONFIRM") == "1"
     evidence = (f"recorded by `nnreg trace` ({params['trace_file']})" if params["trace_file"]
                 else "--confirm ran the modules" if confirm else "static analysis only")
-    return Computed(results, settings, config_file, evidence)
+    return Computed(run.results, settings, config_file, evidence)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
