@@ -7,10 +7,15 @@ entry or an unwritable folder costs a warning and a recomputation, never a crash
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
+import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +34,29 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
+KEEP_RUNS = 3  # entries and version folders no run among the last this many used are removed
+SLACK = 1.0  # seconds: file times come from a coarser clock than time.time()
+
+
 def code_version() -> str:
-    """nnreg's version and a hash of its own modules: an editable install whose code changed (same
-    version string) must not read results the old code wrote."""
+    """nnreg's version, the interpreter and libcst that parse (a file that "cannot parse" under 3.11
+    may parse under 3.12), and a hash of nnreg's own modules (an editable install whose code changed
+    under the same version string must not read results the old code wrote)."""
     package = Path(__file__).parent
-    return f"{__version__}-{digest(*(path.read_bytes() for path in sorted(package.glob('*.py'))))[:12]}"
+    code = digest(*(path.read_bytes() for path in sorted(package.glob('*.py'))))[:12]
+    python = f"{sys.implementation.name}{sys.version_info.major}.{sys.version_info.minor}"
+    return f"{__version__}-{python}-libcst{importlib.metadata.version('libcst')}-{code}"
 
 
 class Cache:
+    """Entries under ``ROOT/<code_version>/KIND/``; ``prune`` keeps the folder proportional to the tree."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory / code_version()
         self.root = directory
         self._warned = False
         self._writable = True
+        self._started = time.time()
 
     def _warn(self, message: str) -> None:
         if not self._warned:
@@ -64,6 +79,8 @@ class Cache:
         if not isinstance(entry, dict) or entry.get("key") != key:
             self._warn(f"corrupt entry {path.name}")
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used by this run: ``prune`` keeps it
         return entry.get("value")
 
     def put(self, kind: str, key: str, value: Any) -> None:
@@ -87,3 +104,31 @@ class Cache:
         if not ignore.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             ignore.write_text("# created by nnreg\n*\n")
+
+    def prune(self) -> None:
+        """After a run: remove the entries, and the folders of other nnreg, Python or libcst versions,
+        that none of the last ``KEEP_RUNS`` runs read or wrote (their start times are kept in
+        ``runs.json``). A failure costs nothing but space."""
+        if not self._writable or not self.root.is_dir():
+            return
+        record = self.root / "runs.json"
+        try:
+            runs = json.loads(record.read_text(encoding="utf-8"))
+            runs = [float(t) for t in runs] if isinstance(runs, list) else []
+        except (OSError, ValueError, TypeError):
+            runs = []
+        runs = sorted([*runs, self._started])[-KEEP_RUNS:]
+        oldest = runs[0] - SLACK
+        with contextlib.suppress(OSError):
+            record.write_text(json.dumps(runs), encoding="utf-8")
+            for folder in self.root.iterdir():
+                if folder.is_dir() and folder != self.directory and _last_used(folder) < oldest:
+                    shutil.rmtree(folder, ignore_errors=True)
+            for entry in self.directory.rglob("*.json"):
+                if entry.stat().st_mtime < oldest:
+                    entry.unlink(missing_ok=True)
+
+
+def _last_used(folder: Path) -> float:
+    """The newest entry of a version folder (its own mtime when empty)."""
+    return max((entry.stat().st_mtime for entry in folder.rglob("*.json")), default=folder.stat().st_mtime)

@@ -230,6 +230,8 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     for item in pending:
         if hits.get(id(item)) is not None:
             item.result = _restore(item, hits[id(item)])
+    if cache:
+        cache.prune()
     return [item.result for item in loaded]
 
 

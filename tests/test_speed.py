@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import pty
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 
 import codemod
 from codemod import engine
-from codemod.cache import Cache
+from codemod.cache import KEEP_RUNS, Cache
 from codemod.cli import progress_bar
 from codemod.config import Options
 from codemod.discovery import discover
@@ -117,10 +119,11 @@ def test_cache_is_invalidated_by_the_nnreg_version(tmp_path: Path, monkeypatch: 
     for module in (codemod, codemod.cache, codemod.engine):
         monkeypatch.setattr(module, "__version__", "99.0")
     newer = Cache(tmp_path / "cache")
-    assert newer.directory.name.startswith("99.0-")  # the version, and a hash of nnreg's own code
+    # the version, the interpreter and libcst that parse, and a hash of nnreg's own code
+    assert newer.directory.name.startswith(f"99.0-cpython{sys.version_info.major}.{sys.version_info.minor}-libcst")
     assert _findings(tree, newer) == [("mask", False)]
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
-        [".gitignore", older.directory.name, newer.directory.name])
+        [".gitignore", "runs.json", older.directory.name, newer.directory.name])  # the older one, used by a recent run, stays
     assert list(newer.directory.rglob("*.json"))
 
 
@@ -200,3 +203,32 @@ def test_progress_bar_only_for_runs_longer_than_a_second_on_a_terminal(tty: bool
     assert ("analysing  [" in stream.getvalue()) is shown
     if shown:
         assert "100%" in stream.getvalue()
+
+
+def test_cache_keeps_what_recent_runs_used_and_prunes_the_rest(tmp_path: Path) -> None:
+    """Entries of a file gone from the tree, and folders of other versions, go once no recent run
+    used them; the folder stays proportional to the tree."""
+    tree = _tree(tmp_path)
+    (tree / "pkg" / "base.py").write_text("from torch import nn\n\n\nclass Base(nn.Module):\n    pass\n")
+    extra = tree / "pkg" / "extra.py"
+    extra.write_text("import torch\nfrom torch import nn\n\n\nclass Extra(nn.Module):\n    def __init__(self):\n"
+                     "        super().__init__()\n        self.grid = torch.eye(2)\n")
+    cache = Cache(tmp_path / "cache")
+    _findings(tree, cache)
+    stale = tmp_path / "cache" / "0.1.0-cpython3.10-libcst1.0-000000000000"
+    (stale / "result" / "ab").mkdir(parents=True)
+    (stale / "result" / "ab" / "abc.json").write_text("{}")
+    entries = set(cache.directory.rglob("*.json"))
+    assert len(entries) >= 6  # a summary and a result per file
+    long_ago = time.time() - 3600
+    for path in [*entries, stale / "result" / "ab" / "abc.json"]:
+        os.utime(path, (long_ago, long_ago))
+    extra.unlink()
+    for _ in range(KEEP_RUNS):
+        assert _findings(tree, Cache(tmp_path / "cache")) == [("mask", False)]
+    assert not stale.exists()
+    kept = {p.relative_to(cache.directory) for p in cache.directory.rglob("*.json")}
+    fresh = Cache(tmp_path / "fresh")
+    _findings(tree, fresh)
+    assert kept == {p.relative_to(fresh.directory) for p in fresh.directory.rglob("*.json")}  # the tree's, no more
+    assert len(json.loads((tmp_path / "cache" / "runs.json").read_text())) == KEEP_RUNS
