@@ -62,7 +62,7 @@ def _tagged_clone(tmp_path: Path) -> Path:
         pytest.skip("the install step installs the committed tree: commit first")
     clone = tmp_path / "nnreg-clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    git("tag", f"v{VERSION}", cwd=clone)
+    git("tag", "-f", f"v{VERSION}", cwd=clone)  # the release tag, at the tree under test (it may exist already)
     return clone
 
 
