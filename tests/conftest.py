@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -98,3 +100,26 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+def on_a_terminal(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+                  stream: str = "stdout") -> bytes:
+    """Run the console script with ``stream`` (stdout or stderr) on a pseudo-terminal, the other one
+    discarded; what it printed there."""
+    controller, terminal = pty.openpty()
+    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, stream: terminal}
+    process = subprocess.Popen([NNREG, *args], cwd=cwd, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                               **streams)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    process.wait()
+    return shown
+

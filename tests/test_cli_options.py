@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import subprocess
 from pathlib import Path
 
-from conftest import NNREG, init_repo, nnreg, write_tree
+from conftest import NNREG, init_repo, nnreg, on_a_terminal, write_tree
 
 NET = ("import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
        "        super().__init__()\n        self.mask = torch.ones(3)\n\n    def forward(self, x):\n"
@@ -138,29 +137,10 @@ FOLDED = '''net.py:9:9: NR002 Net.unused_constant should be
 '''
 
 
-def _on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> str:
-    """Run the console script with stdout on a pseudo-terminal; what it printed there."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen([NNREG, *args], cwd=cwd, stdout=terminal, stderr=subprocess.DEVNULL,
-                               stdin=subprocess.DEVNULL, env={**os.environ, **env})
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    process.wait()
-    return shown.decode().replace("\r\n", "\n")
-
-
 def test_messages_fold_to_the_terminal_width_only_on_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "net.py").write_text(AMBIGUOUS)
     args = ["check", "--no-cache", "--no-color", "--select", "NR002", "net.py"]
-    shown = _on_a_terminal(args, tmp_path, {"COLUMNS": "48"})
+    shown = on_a_terminal(args, tmp_path, {"COLUMNS": "48"}).decode().replace("\r\n", "\n")
     assert shown.endswith(FOLDED), shown
     piped = subprocess.run([NNREG, *args], cwd=tmp_path, capture_output=True, env={**os.environ, "COLUMNS": "48"})
     assert "net.py:9:9: NR002 Net.unused_constant should be a buffer (persistent=False) (ambiguous: not rewritten)\n" \

@@ -6,7 +6,6 @@ import io
 import itertools
 import json
 import os
-import pty
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from codemod.cache import KEEP_RUNS, Cache
 from codemod.cli import progress_bar
 from codemod.config import Options
 from codemod.discovery import discover
-from conftest import CASES, NNREG, nnreg
+from conftest import CASES, nnreg, on_a_terminal
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -163,21 +162,7 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
 
 def test_progress_bar_on_a_terminal_covers_the_libcst_stage(tmp_path: Path) -> None:
     """A run longer than about a second shows the bar, for stage 2 (libcst) too."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen([NNREG, "check", "--no-cache", "-j", "1", str(_slow_tree(tmp_path))],
-                               stdout=subprocess.DEVNULL,
-                               stderr=terminal, stdin=subprocess.DEVNULL)
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    process.wait()
+    shown = on_a_terminal(["check", "--no-cache", "-j", "1", str(_slow_tree(tmp_path))], stream="stderr")
     assert b"analysing  [" in shown and b"100%" in shown
 
 
