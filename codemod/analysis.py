@@ -19,7 +19,7 @@ import libcst.matchers as m
 from libcst.metadata import CodeRange
 
 from . import suppression
-from .index import ClassIndex, ClassSummary, FileSummary
+from .index import ClassIndex, ClassSummary, FileSummary, reachable_methods
 from .suppression import Suppression
 from .arguments import sort_arguments
 from .torch_facts import LAYER_INIT_CALLS, LAYER_TENSORS, SIZED_LAYERS, torch_layer
@@ -708,23 +708,10 @@ def _is_plain_method(node: cst.FunctionDef) -> bool:
     return bool(_positional(node)) and not decorators & {"staticmethod", "classmethod"}
 
 
-def _reachable(calls: dict[str, set[str]], *roots: str) -> frozenset[str]:
-    """The ``roots`` plus every method they call on self, transitively."""
-    reached: set[str] = set()
-    pending = list(roots)
-    while pending:
-        name = pending.pop()
-        if name in reached or name not in calls:
-            continue
-        reached.add(name)
-        pending.extend(calls[name])
-    return frozenset(reached)
-
-
-def construction_hooks(summary: ClassSummary, index: ClassIndex, layer_base: str | None) -> set[str]:
+def construction_hooks(ancestors: list[ClassSummary], layer_base: str | None) -> set[str]:
     """Methods a base class's ``__init__`` calls on self (``self.register_schedule()``, torch's
     ``self.reset_parameters()``): this class's overrides of them run at construction too."""
-    hooks = {name for base in index.ancestors(summary) for name in base.init_calls}
+    hooks = {name for base in ancestors for name in base.init_calls}
     if layer_base in LAYER_INIT_CALLS:
         hooks.add(LAYER_INIT_CALLS[layer_base])
     return hooks
@@ -732,8 +719,8 @@ def construction_hooks(summary: ClassSummary, index: ClassIndex, layer_base: str
 
 def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, index: ClassIndex,
                   positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> ClassFacts:
-    facts = ClassFacts(summary=summary,
-                       layer_base=torch_layer(b for c in [summary, *index.ancestors(summary)] for b in c.bases))
+    ancestors = index.ancestors(summary)
+    facts = ClassFacts(summary=summary, layer_base=torch_layer(b for c in [summary, *ancestors] for b in c.bases))
     calls: dict[str, set[str]] = {}
     data_loaders: set[str] = set()
     for item in node.body.body:
@@ -752,9 +739,9 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         item.visit(scanner)
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
         data_loaders |= scanner.data_loaders
-    facts.init_methods = _reachable(calls, "__init__", *construction_hooks(summary, index, facts.layer_base))
-    facts.forward_methods = _reachable(calls, "forward")
-    facts.data_loading_methods = _reachable(calls, *(data_loaders & calls.keys()))
+    facts.init_methods = reachable_methods(calls, "__init__", *construction_hooks(ancestors, facts.layer_base))
+    facts.forward_methods = reachable_methods(calls, "forward")
+    facts.data_loading_methods = reachable_methods(calls, *(data_loaders & calls.keys()))
     return facts
 
 
