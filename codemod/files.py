@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import stat
 import tempfile
 import tokenize
@@ -19,6 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .notebooks import Notebook, NotebookError, is_notebook, parse_notebook
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a source as Python and libcst number them: broken at ``\\n``, ``\\r\\n`` and ``\\r``
+    only (``str.splitlines`` also breaks at form feeds and other separators, and would shift every later
+    line against the positions libcst reports)."""
+    return _LINE_BREAK.split(text)
 
 
 class SourceError(Exception):

@@ -14,12 +14,11 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from .analysis import ClassFacts, analyse_class, module_classes
 from .config import Options
 from .decision import candidate_names, decide_class
-from .files import Source
+from .files import Source, source_lines
 from .findings import Finding
 from .index import ClassIndex, ClassSummary, FileSummary, module_of
 from .rewrite import SpellingError, apply_edits
 from .runtime import ProbeRunner
-from .suppression import source_lines
 from .tracing import TraceEvidence
 
 

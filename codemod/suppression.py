@@ -12,20 +12,14 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .files import source_lines
 from .findings import RULES, Finding
 
 _COMMENT = re.compile(r"#\s*(?:(?P<nnreg>nnreg\s*:\s*ignore)(?:\[(?P<listed>[^\]]*)\])?"
                       r"|(?P<noqa>noqa)\b(?P<colon>\s*:(?P<codes>[^#\n]*))?)", re.IGNORECASE)
 _CODE = re.compile(r"[A-Z]+[0-9]+")
 _SEPARATORS = re.compile(r"[,\s]+")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def source_lines(text: str) -> list[str]:
-    """The lines of a source as Python and libcst number them: broken at ``\\n``, ``\\r\\n`` and ``\\r``
-    only (``str.splitlines`` also breaks at form feeds and other separators, and would shift every later
-    line against the positions libcst reports)."""
-    return _LINE_BREAK.split(text)
+_MAY_HOLD = re.compile(rb"noqa|nnreg", re.IGNORECASE)
 
 
 FAMILY = "NR"  # codes of this prefix are nnreg's: in ``# noqa`` the others belong to other tools
@@ -72,8 +66,7 @@ def _parsed(match: re.Match[str], line: int) -> Suppression:
             return Suppression(line, column, text, None, own=True)
         listed = [word.upper() for word in _SEPARATORS.split(match.group("listed").strip()) if word]
         known = frozenset(code for code in listed if code in RULES)
-        warnings = tuple(f"unknown code '{code}' in `{text}`: it suppresses nothing" for code in listed
-                         if code not in RULES)
+        warnings = _unknown(listed, text)
         if not listed:
             warnings = (f"`{text}` names no code: it suppresses nothing",)
         return Suppression(line, column, text, known, own=True, warnings=warnings)
@@ -84,8 +77,12 @@ def _parsed(match: re.Match[str], line: int) -> Suppression:
         return Suppression(line, column, text, frozenset(), own=False,
                            warnings=(f"`{text}` names no code nnreg can read: it suppresses nothing",))
     mine = [code for code in listed if code.startswith(FAMILY)]
-    warnings = tuple(f"unknown code '{code}' in `{text}`: it suppresses nothing" for code in mine if code not in RULES)
+    warnings = _unknown(mine, text)
     return Suppression(line, column, text, frozenset(c for c in mine if c in RULES), own=bool(mine), warnings=warnings)
+
+
+def _unknown(codes: list[str], comment: str) -> tuple[str, ...]:
+    return tuple(f"unknown code '{code}' in `{comment}`: it suppresses nothing" for code in codes if code not in RULES)
 
 
 def on_line(text: str, line: int) -> list[Suppression]:
@@ -95,8 +92,7 @@ def on_line(text: str, line: int) -> list[Suppression]:
 
 def may_hold(data: bytes) -> bool:
     """Whether a file's bytes can hold a suppression comment: most files cannot, and are not decoded."""
-    lowered = data.lower()
-    return b"noqa" in lowered or b"nnreg" in lowered
+    return _MAY_HOLD.search(data) is not None
 
 
 def in_source(text: str) -> list[Suppression]:
