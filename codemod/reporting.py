@@ -55,8 +55,13 @@ def _hunks(before: str, after: str, old_label: str, new_label: str) -> list[str]
             for line in difflib.unified_diff(_lines(before), _lines(after), old_label, new_label)]
 
 
+def _wants_parameter(finding: Finding) -> bool:
+    """A rewrite into ``nn.Parameter``, or an NR001 finding that was not rewritten."""
+    return finding.action == "parameter" or (finding.action == "skip" and finding.code == "NR001")
+
+
 def describe(finding: Finding) -> str:
-    if finding.action == "parameter" or (finding.action == "skip" and finding.code == "NR001"):
+    if _wants_parameter(finding):
         return "should be an nn.Parameter"
     return f"should be a buffer (persistent={finding.persistent})"
 
@@ -69,7 +74,7 @@ _TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\.\s*[A-Za-z_][A-Za-z0-9_]*")
 def _help(finding: Finding) -> str:
     """The fix, in the words of the code it writes."""
     name = finding.attribute
-    if finding.action == "parameter" or (finding.action == "skip" and finding.code == "NR001"):
+    if _wants_parameter(finding):
         return f"wrap it: `self.{name} = nn.Parameter(...)`"
     return f'register it: `self.register_buffer("{name}", ..., persistent={finding.persistent})`'
 
@@ -138,8 +143,11 @@ def text_report(results: Iterable[FileResult], verbose: bool, color: bool | None
 
 def error_lines(result: FileResult) -> list[str]:
     """The file's error, then each notebook cell that does not parse (``nb.ipynb:cell 4: error: ...``)."""
-    lines = [f"{result.display}: error: {result.error}"] if result.error else []
-    return lines + [f"{result.display}:cell {e.cell}: error: {e.message}" for e in result.cell_errors]
+    return [f"{entry['path']}{_cell_suffix(entry)}: error: {entry['message']}" for entry in _errors(result)]
+
+
+def _cell_suffix(entry: dict[str, Any]) -> str:
+    return f":cell {entry['cell']}" if "cell" in entry else ""
 
 
 def _errors(result: FileResult) -> list[dict[str, Any]]:
