@@ -90,6 +90,8 @@ def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
 class _Run:
     results: list[FileResult]
     options: Options
+    table: dict[str, Any]  # the ``[tool.nnreg]`` settings the options were built from
+    config_file: Path | None  # and the file they were read from
     stdin: bytes | None = None  # the source read from stdin, if it was
 
 
@@ -108,7 +110,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
     start = params["stdin_filename"] or (Path(".") if from_stdin else paths[0])
     root = repository_root(start)
     try:
-        table, _ = load_table(params["config_file"], start)
+        table, config_file = load_table(params["config_file"], start)
         options = build_options(table, _overrides(params), formatter_line_length(start))
     except ConfigError as exc:
         raise _Fatal(str(exc)) from None
@@ -118,7 +120,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
         if show_files:
             _list_files([name], root)
         data = sys.stdin.buffer.read()
-        return _warned(_Run(engine.run([], root, options, stdin=(name, data)), options, data))
+        return _warned(_Run(engine.run([], root, options, stdin=(name, data)), options, table, config_file, data))
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise _Fatal(f"no such file or directory: {missing[0]}")
@@ -129,7 +131,7 @@ def _execute(params: dict[str, Any], show_files: bool = False) -> _Run:
     if not files:
         click.echo(f"nnreg: warning: no Python files found under {', '.join(str(p) for p in paths)}", err=True)
     return _warned(_Run(engine.run(files, root, options, jobs=params["jobs"], cache=cache, progress=progress_bar,
-                                   runtime=runtime), options))
+                                   runtime=runtime), options, table, config_file))
 
 
 def _warned(run: _Run) -> _Run:
@@ -402,13 +404,12 @@ def _pr_compute(params: dict[str, Any], root: Path) -> Computed:
     settings, read from the base's own configuration."""
     params = {**params, "paths": params["paths"] or (root,)}
     run = _execute(params)
-    table, config_file = load_table(params["config_file"], params["paths"][0])  # where the options came from
     given = {name for name, value in _overrides(params).items() if value is not None and value != ()}
-    settings = effective_settings(run.options, table, config_file and config_file.name, given)
+    settings = effective_settings(run.options, run.table, run.config_file and run.config_file.name, given)
     confirm = params["confirm"] if params["confirm"] is not None else os.environ.get("NNREG_CONFIRM") == "1"
     evidence = (f"recorded by `nnreg trace` ({params['trace_file']})" if params["trace_file"]
                 else "--confirm ran the modules" if confirm else "static analysis only")
-    return Computed(run.results, settings, config_file, evidence)
+    return Computed(run.results, settings, run.config_file, evidence)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

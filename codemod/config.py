@@ -9,6 +9,8 @@ from typing import Any
 
 from .findings import RULES
 
+EXTENSIONS = ("py", "ipynb")  # the kinds of file nnreg reads
+
 
 class ConfigError(Exception):
     """A configuration that cannot be used; the run stops with exit code 2."""
@@ -27,7 +29,7 @@ class Options:
     force_exclude: bool = False
     module_bases: tuple[str, ...] = ()
     line_length: int = 88  # a rewritten statement longer than this is wrapped as black would
-    extension: tuple[str, ...] = ("py", "ipynb")  # the kinds of file discovery takes from folders
+    extension: tuple[str, ...] = EXTENSIONS  # the kinds of file discovery takes from folders
 
     def selects(self, code: str) -> bool:
         """ruff-style prefix selection: ``NR`` selects all, ``NR001`` one code; ignore wins."""
@@ -41,7 +43,6 @@ CHOICES = {
     "device": ("auto", "cuda", "meta", "cpu"),
 }
 _TUPLES = {"select", "ignore", "exclude", "module_bases", "extension"}
-EXTENSIONS = ("py", "ipynb")
 _BOOLS = {"keep_state_dict", "force_exclude"}
 _NUMBERS = {"min_confidence": (0.0, 1.0), "confirm_timeout": (1.0, None), "confirm_memory": (0.5, None)}
 # Settings of ``--confirm`` that the config may hold. None of them turns execution on: only the command
