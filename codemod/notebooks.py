@@ -292,36 +292,36 @@ def json_indent(text: str) -> str:
 
 def source_spans(text: str) -> list[tuple[int, int]]:
     """Where each cell's ``source`` value lies in the text, by cell position: the json module's own
-    scanner reads every value, and only the path ``cells[i].source`` is kept."""
-    scan = json.JSONDecoder().scan_once
+    scanner finds where each value ends (a cell is walked once, not walked and then scanned again), and
+    only the path ``cells[i].source`` is kept."""
     spans: list[tuple[int, int]] = []
-
-    def members(position: int) -> Any:
-        """``(key, value start, value end)`` of each member of the object at ``position``."""
-        position = _skip(text, position + 1)
-        while text[position] != "}":
-            key, position = json.decoder.scanstring(text, position + 1)  # type: ignore[attr-defined]
-            position = _skip(text, _skip(text, position) + 1)  # the colon
-            _, end = scan(text, position)
-            yield key, position, end
-            position = _skip(text, end)
-            position = _skip(text, position + 1) if text[position] == "," else position
-
-    start = _skip(text, 0)
-    for key, value, _ in members(start):
+    top, _ = _members(text, _skip(text, 0))
+    for key, value, _ in top:
         if key != "cells":
             continue
         position = _skip(text, value + 1)
         while text[position] != "]":
-            source = (0, 0)
-            for cell_key, cell_value, cell_end in members(position):
-                if cell_key == "source":
-                    source = (cell_value, cell_end)
-            spans.append(source)
-            _, position = scan(text, position)
-            position = _skip(text, position)
+            cell, end = _members(text, position)
+            spans.append(next(((start, stop) for name, start, stop in cell if name == "source"), (0, 0)))
+            position = _skip(text, end)
             position = _skip(text, position + 1) if text[position] == "," else position
     return spans
+
+
+def _members(text: str, position: int) -> tuple[list[tuple[str, int, int]], int]:
+    """``(key, value start, value end)`` of each member of the object at ``position``, and where the
+    object ends."""
+    scan = json.JSONDecoder().scan_once
+    found = []
+    position = _skip(text, position + 1)
+    while text[position] != "}":
+        key, position = json.decoder.scanstring(text, position + 1)  # type: ignore[attr-defined]
+        position = _skip(text, _skip(text, position) + 1)  # the colon
+        _, end = scan(text, position)
+        found.append((key, position, end))
+        position = _skip(text, end)
+        position = _skip(text, position + 1) if text[position] == "," else position
+    return found, position + 1
 
 
 def _skip(text: str, position: int) -> int:
