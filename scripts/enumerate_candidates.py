@@ -13,6 +13,13 @@ or a local assigned such a value; ``torch.*Tensor(...)`` and methods on a call's
 the first listed assignment in ``__init__`` (else in the first method, in source order), and the
 method names of all its listed assignments, so that the labeller opens the code at the right place.
 
+With ``--containers`` it lists plain containers instead (the candidates of rules NR101/NR102): every
+``self.NAME = VALUE`` where VALUE is a list, tuple or dict display, a comprehension, or a
+``list(...)``/``tuple(...)``/``dict(...)`` call, unless every element is a literal constant; and an
+empty ``[]``/``{}``/``list()``/``dict()`` when the class later calls ``self.NAME.append``/``extend``/
+``insert``/``update`` or assigns ``self.NAME[KEY]``. Whether the elements are modules, tensors or
+anything else is left to the labeller.
+
 Output: the manifest's columns with ``label`` and ``rationale`` empty, plus ``methods`` and
 ``expression`` columns for the labeller (drop them when the rows enter a manifest).
 """
@@ -63,6 +70,56 @@ def _could_be_tensor(value: ast.expr, computed: set[str]) -> bool:
     return isinstance(value, (ast.Subscript, ast.BinOp, ast.UnaryOp, ast.Compare))
 
 
+CONTAINER_CALLS = {"list", "tuple", "dict"}
+FILLING_METHODS = {"append", "extend", "insert", "update", "setdefault"}
+
+
+def _constant(value: ast.expr) -> bool:
+    """A literal a reader never takes for a module or tensor: numbers, strings, None, and displays of them."""
+    if isinstance(value, ast.Constant):
+        return True
+    if isinstance(value, ast.UnaryOp):
+        return _constant(value.operand)
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return all(_constant(e) for e in value.elts)
+    if isinstance(value, ast.Dict):
+        return all(k is not None and _constant(k) and _constant(v) for k, v in zip(value.keys, value.values))
+    return False
+
+
+def _empty_container(value: ast.expr) -> bool:
+    if isinstance(value, (ast.List, ast.Dict)):
+        return not (value.elts if isinstance(value, ast.List) else value.keys)
+    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("list", "dict")
+            and not value.args and not value.keywords)
+
+
+def _could_be_container(value: ast.expr) -> bool:
+    """A container display, comprehension or constructor call that holds more than literal constants."""
+    if isinstance(value, (ast.ListComp, ast.DictComp, ast.GeneratorExp)):
+        return True
+    if isinstance(value, (ast.List, ast.Tuple, ast.Dict)):
+        return not _constant(value) and not _empty_container(value)
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in CONTAINER_CALLS:
+        return bool(value.args or value.keywords) and not all(_constant(a) for a in value.args)
+    return False
+
+
+def _filled_attributes(cls: ast.ClassDef) -> set[str]:
+    """``self.NAME`` that some method fills in place: ``self.NAME.append(...)`` or ``self.NAME[k] = ...``."""
+    filled = set()
+    for node in ast.walk(cls):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in FILLING_METHODS
+                and isinstance(node.func.value, ast.Attribute) and isinstance(node.func.value.value, ast.Name)):
+            filled.add(node.func.value.attr)
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute)
+                        and isinstance(target.value.value, ast.Name)):
+                    filled.add(target.value.attr)
+    return filled
+
+
 def _computed_names(method: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     """Arguments annotated with a tensor type, and locals assigned something that could be a tensor."""
     arguments = method.args.posonlyargs + method.args.args + method.args.kwonlyargs
@@ -102,7 +159,7 @@ def _classes(tree: ast.AST, prefix: str = "") -> list[tuple[str, ast.ClassDef]]:
     return found
 
 
-def rows_for_file(path: Path, relative: str) -> list[dict]:
+def rows_for_file(path: Path, relative: str, containers: bool = False) -> list[dict]:
     source = path.read_text(encoding="utf-8", errors="replace")
     if "torch" not in source:
         return []
@@ -114,6 +171,7 @@ def rows_for_file(path: Path, relative: str) -> list[dict]:
     rows = []
     for qualname, cls in _classes(tree):
         seen: dict[str, dict] = {}
+        filled = _filled_attributes(cls) if containers else set()
         methods = sorted(_methods(cls), key=lambda m: (m.name != "__init__", m.lineno))
         for method in methods:
             if not method.args.args and not method.args.posonlyargs:
@@ -122,7 +180,10 @@ def rows_for_file(path: Path, relative: str) -> list[dict]:
             computed = _computed_names(method)
             for node in ast.walk(method):
                 for attribute, value in _self_targets(node, self_name) if isinstance(node, ast.stmt) else []:
-                    if not _could_be_tensor(value, computed):
+                    if containers:
+                        if not (_could_be_container(value) or (_empty_container(value) and attribute in filled)):
+                            continue
+                    elif not _could_be_tensor(value, computed):
                         continue
                     row = seen.get(attribute)
                     if row is None:
@@ -141,6 +202,7 @@ def main() -> None:
     parser.add_argument("requirement", help="name==version")
     parser.add_argument("--sha256", default=None, help="pin the wheel's hash (pip checks it)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where wheels are downloaded and unpacked")
+    parser.add_argument("--containers", action="store_true", help="list plain containers (NR101/NR102 candidates)")
     args = parser.parse_args()
     root = fetch_all({args.requirement: args.sha256}, args.cache)[args.requirement]
     columns = ["distribution", "sha256", "file", "class", "attribute", "line", "label", "rationale",
@@ -148,7 +210,7 @@ def main() -> None:
     print("\t".join(columns))
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root).as_posix()
-        for row in rows_for_file(path, relative):
+        for row in rows_for_file(path, relative, args.containers):
             print("\t".join([args.requirement, args.sha256 or "", row["file"], row["class"], row["attribute"],
                              str(row["line"]), "", "", ",".join(row["methods"]),
                              row["expression"].replace("\t", " ")]))
