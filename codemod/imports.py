@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from .astnodes import children
+
 
 @dataclass
 class ImportTable:
@@ -307,13 +309,39 @@ def local_bindings(function: ast.FunctionDef | ast.AsyncFunctionDef, table: Impo
         elif not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             if isinstance(node, ast.ExceptHandler) and node.name:
                 scope.bind(node.name, None)
-            pending.extend(ast.iter_child_nodes(node))
+            pending.extend(children(node))
     targets: dict[str, set[str | None]] = {}
     for name, target, _ in scope.events:
         if name not in declared_global:
             targets.setdefault(name, set()).add(target)
     local = {name: next(iter(found)) if len(found) == 1 else None for name, found in targets.items()}
     return {name: target for name, target in local.items() if target is not None or table.is_bound(name)}
+
+
+def may_bind_locally(nodes: list[ast.AST], table: ImportTable) -> bool:
+    """Can :func:`local_bindings` of the function whose nodes (``astnodes.walk``) these are give
+    anything? Only an import, an alias of a name the module binds, or a local that hides one can: a
+    method with none of them is the common case, and this test costs a fraction of that walk."""
+    for node in nodes:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return True
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load) and table.is_bound(node.id):
+                return True
+        elif isinstance(node, ast.arg):
+            if table.is_bound(node.arg):
+                return True
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler)):
+            if node.name and table.is_bound(node.name):
+                return True
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            value = node.value
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "getattr":
+                value = value.args[0] if value.args else value
+            head = (dotted_name(value) or "").partition(".")[0]
+            if head in table.bindings:
+                return True
+    return False
 
 
 def dotted_name(node: ast.AST) -> str | None:

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .astnodes import function_nodes, walk
 from .files import SourceError, read_source
-from .imports import ImportTable, build_import_table, dotted_name, local_bindings, module_name_for
+from .imports import ImportTable, build_import_table, dotted_name, local_bindings, may_bind_locally, module_name_for
 from .notebooks import is_notebook
 from .notebooks import module_name as notebook_module
 from .prefilter import MethodScan, may_hold_tensor, scan_method
@@ -45,7 +46,7 @@ def moves_own_tensors(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         return True
     positional = method.args.posonlyargs + method.args.args
     me = positional[0].arg if positional else None
-    for node in ast.walk(method):
+    for node in walk(method):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -54,7 +55,7 @@ def moves_own_tensors(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
                 and isinstance(func.value.func, ast.Name) and func.value.func.id == "super"):
             continue
         parts = [func, *node.args, *(k.value for k in node.keywords)]
-        if any(isinstance(n, ast.Name) and n.id == me for part in parts for n in ast.walk(part)):
+        if any(isinstance(n, ast.Name) and n.id == me for part in parts for n in walk(part)):
             return True
     return False
 
@@ -186,13 +187,14 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable,
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             members.add(item.name)
             moves |= item.name in DEVICE_MANAGING_METHODS and moves_own_tensors(item)
-            local = local_bindings(item, imports)
+            everything, own = function_nodes(item)
+            local = local_bindings(item, imports) if may_bind_locally(everything, imports) else {}
             if local:
                 locals_[item.name] = local
-            scan = scan_method(item, imports.overlay(local))
+            scan = scan_method(item, imports.overlay(local), everything)
             if scan is not None:
                 me = None if "staticmethod" in {dotted_name(d) for d in item.decorator_list} else scan.me
-                fact = return_fact(item, scan.imports, me) if "<locals>" not in qualname else None
+                fact = return_fact(item, scan.imports, me, own) if "<locals>" not in qualname else None
                 if fact is not None:
                     functions[f"{qualname}.{item.name}"] = fact
                 scans.append(scan)

@@ -100,14 +100,16 @@ class MethodScan:
     tree_calls: set[str]  # functions of the tree it calls (``self.m`` for methods): they may return tensors
 
 
-def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable) -> MethodScan | None:
-    """The bindings and calls on ``self`` of a method; None for a method without arguments."""
+def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable,
+                nodes: list[ast.AST]) -> MethodScan | None:
+    """The bindings and calls on ``self`` of a method, read from its ``nodes`` (``astnodes.walk``, in
+    any order); None for a method without arguments."""
     positional = method.args.posonlyargs + method.args.args
     if not positional:
         return None
     me = positional[0].arg
     scan = MethodScan(method, me, imports, [], [], set(), set())
-    for node in ast.walk(method):
+    for node in nodes:
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == me and isinstance(node.ctx, ast.Load):
                 scan.reads.add(node.attr)

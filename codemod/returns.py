@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from .astnodes import own_nodes
 from .imports import ImportTable, dotted_name
 from .torch_facts import TENSOR_TYPES, function_gives, method_gives
 
@@ -151,26 +152,15 @@ def _last_overwrites(function: ast.FunctionDef | ast.AsyncFunctionDef, first: in
     return lines
 
 
-def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
-    """Nodes of the function's own body, not of functions, lambdas or classes nested in it."""
-    found: list[ast.AST] = []
-    pending: list[ast.AST] = list(function.body)
-    while pending:
-        node = pending.pop()
-        found.append(node)
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            pending.extend(ast.iter_child_nodes(node))
-    return found
-
-
 def return_fact(function: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable,
-                me: str | None = None) -> ReturnFact | None:
-    """How ``function`` returns a tensor, or None when nothing says it always does."""
+                me: str | None = None, nodes: list[ast.AST] | None = None) -> ReturnFact | None:
+    """How ``function`` returns a tensor, or None when nothing says it always does. ``nodes`` are its
+    ``astnodes.own_nodes`` when the caller has them already."""
     if function.returns is not None:
         if _is_tensor_annotation(function.returns, imports):
             return ReturnFact(source=f"{function.name}() is annotated to return a tensor")
         return None
-    nodes = _own_nodes(function)
+    nodes = own_nodes(function) if nodes is None else nodes
     if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
         return None
     returns = [n for n in nodes if isinstance(n, ast.Return)]

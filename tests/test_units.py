@@ -8,7 +8,9 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
+import codemod
 from codemod.analysis import suppressions_on
+from codemod.astnodes import function_nodes, own_nodes, walk
 from codemod.config import ConfigError, build_options
 from codemod.imports import ImportTable, build_import_table
 from codemod.index import ClassIndex, summarise
@@ -189,3 +191,33 @@ def test_config_merges_and_validates() -> None:
         build_options({"persistent": "sometimes"}, {})
     with pytest.raises(ConfigError, match="min-confidence"):
         build_options({"min-confidence": 3}, {})
+
+
+_MARKERS = (ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+
+
+@pytest.mark.parametrize("path", sorted(Path(codemod.__file__).parent.glob("*.py")),
+                         ids=lambda p: p.name)
+def test_fast_walk_visits_what_ast_walk_visits_but_markers(path: Path) -> None:
+    tree = ast.parse(path.read_bytes())
+    assert walk(tree) == [node for node in ast.walk(tree) if not isinstance(node, _MARKERS)]
+    for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        everything, own = function_nodes(function)
+        assert sorted(map(id, everything)) == sorted(map(id, walk(function)))
+        assert own == own_nodes(function)
+
+
+def test_own_nodes_stop_at_nested_scopes_but_not_comprehensions() -> None:
+    function = ast.parse(
+        "def f(x):\n"
+        "    def inner(y):\n        return y + 1\n"
+        "    class Local:\n        z = 2\n"
+        "    g = lambda w: w * 3\n"
+        "    return [v for v in x]\n").body[0]
+    assert isinstance(function, ast.FunctionDef)
+    names = {node.id for node in own_nodes(function) if isinstance(node, ast.Name)}
+    assert names == {"g", "v", "x"}  # not y, z or w: they live in nested scopes
+    kinds = {type(node) for node in own_nodes(function)}
+    assert {ast.FunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp} <= kinds
+    everything, _ = function_nodes(function)
+    assert {"y", "w"} <= {node.id for node in everything if isinstance(node, ast.Name)}
