@@ -318,11 +318,17 @@ def local_bindings(function: ast.FunctionDef | ast.AsyncFunctionDef, table: Impo
     return {name: target for name, target in local.items() if target is not None or table.is_bound(name)}
 
 
+_BINDING = frozenset({ast.Import, ast.ImportFrom, ast.Name, ast.arg, ast.FunctionDef, ast.AsyncFunctionDef,
+                      ast.ClassDef, ast.ExceptHandler, ast.Assign, ast.AnnAssign})
+
+
 def may_bind_locally(nodes: list[ast.AST], table: ImportTable) -> bool:
     """Can :func:`local_bindings` of the function whose nodes (``astnodes.walk``) these are give
     anything? Only an import, an alias of a name the module binds, or a local that hides one can: a
     method with none of them is the common case, and this test costs a fraction of that walk."""
     for node in nodes:
+        if type(node) not in _BINDING:  # most nodes: one set lookup instead of six isinstance tests
+            continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             return True
         if isinstance(node, ast.Name):

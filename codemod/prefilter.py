@@ -84,6 +84,7 @@ class _Taint:
                     changed = True
 
 
+_SCANNED = frozenset({ast.Attribute, ast.Assign, ast.AnnAssign, ast.Call})
 Assignment = tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, ast.expr, ast.expr]
 
 
@@ -110,6 +111,8 @@ def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportT
     me = positional[0].arg
     scan = MethodScan(method, me, imports, [], [], set(), set())
     for node in nodes:
+        if type(node) not in _SCANNED:  # most nodes: one set lookup instead of four isinstance tests
+            continue
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == me and isinstance(node.ctx, ast.Load):
                 scan.reads.add(node.attr)
