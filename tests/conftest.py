@@ -1,4 +1,4 @@
-"""Shared helpers: fixture cases, running the installed console script, git repositories."""
+"""Shared helpers: fixture cases, running the CLI (in-process, or the installed console script), git repositories."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from codemod.cli import run_main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,6 +28,8 @@ def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
     patch.setenv("XDG_CACHE_HOME", str(home))
     yield
     patch.undo()
+
+
 NNREG = shutil.which("nnreg")
 
 
@@ -58,10 +63,43 @@ def files_of(tree: Path) -> dict[str, bytes]:
             and "__pycache__" not in p.parts and ".nnreg_cache" not in p.parts}
 
 
-def nnreg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run the installed console script, as users and CI do."""
+def nnreg_script(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed console script in a process of its own, as users and CI do: the end-to-end
+    tests, which show that the packaging works, and those where a process of its own is the point."""
     assert NNREG, "the nnreg console script is not installed (pip install -e .)"
     return subprocess.run([NNREG, *args], cwd=cwd, input=stdin, capture_output=True, timeout=120)
+
+
+def nnreg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the console script's entry point (``run_main``) in this process, with its own argv, streams
+    and working directory: what ``nnreg_script`` does, without a new Python importing libcst and click
+    for every run. The entry point is the same, so are the exit status, stdout and stderr."""
+    previous = os.getcwd()
+    argv = sys.argv
+    with CliRunner().isolation(input=stdin) as (stdout, stderr, _):
+        try:
+            os.chdir(cwd or previous)
+            sys.argv = ["nnreg", *args]
+            run_main()
+            status = 0
+        except SystemExit as exc:
+            status = _exit_status(exc.code)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            sys.argv = argv
+            os.chdir(previous)
+        return subprocess.CompletedProcess(["nnreg", *args], status, stdout.getvalue(), stderr.getvalue())
+
+
+def _exit_status(code: object) -> int:
+    """The status a process exits with for ``sys.exit(code)`` (a message exits 1, after printing it)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 def check_json(*args: str, cwd: Path | None = None) -> dict:
