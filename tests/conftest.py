@@ -18,13 +18,20 @@ from click.testing import CliRunner
 from codemod.cli import run_main
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+import corpus  # noqa: E402
+
+sys.path.remove(str(SCRIPTS))
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Runs outside any project cache in the user cache folder: never the tester's own one."""
+    """Runs outside any project cache in the user cache folder: never the tester's own one. The
+    downloaded corpora stay in the tester's (``scripts/corpus.py``): they are kept between runs."""
     home = tmp_path_factory.mktemp("user-cache")
     patch = pytest.MonkeyPatch()
+    patch.setenv(corpus.ENVIRONMENT, str(corpus.default_cache()))
     patch.setenv("XDG_CACHE_HOME", str(home))
     yield
     patch.undo()
