@@ -15,7 +15,7 @@ dropped with the cache's own pruning rule (``Cache.oldest_kept``).
 from __future__ import annotations
 
 import os
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import SLACK, Cache, digest
@@ -40,6 +40,10 @@ class FileStat:
             return None
         return cls(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
+    def fields(self) -> list[int]:
+        """As a row stores them (``dataclasses.astuple`` deep-copies: too slow for every file of a tree)."""
+        return [self.size, self.mtime_ns, self.ctime_ns, self.inode]
+
 
 class StatTable:
     """The rows of one root, read once at the start of a run and written once at its end."""
@@ -47,7 +51,7 @@ class StatTable:
     def __init__(self, cache: Cache, root: Path) -> None:
         self._cache = cache
         self._key = digest(KIND, str(root.absolute()))
-        self._rows: dict[str, list] = {}
+        self._rows: dict[str, list] = {}  # absolute path -> [size, mtime_ns, ctime_ns, inode, sha, last used run]
         stored = cache.get(KIND, self._key)
         if isinstance(stored, dict):
             self._rows = {path: row for path, row in stored.items() if isinstance(row, list) and len(row) == 6}
@@ -56,7 +60,7 @@ class StatTable:
     def sha_of(self, path: Path, stat: FileStat | None) -> str | None:
         """The sha256 of the file's bytes, when its ``stat`` is the one recorded with them."""
         row = self._rows.get(str(path.absolute()))
-        if stat is None or row is None or row[:4] != list(astuple(stat)):
+        if stat is None or row is None or row[:4] != stat.fields():
             return None
         if row[5] != self._cache.started:
             row[5] = self._cache.started  # used by this run: kept by the pruning
@@ -67,7 +71,7 @@ class StatTable:
         """``stat`` was taken before the bytes whose ``sha`` this is were read."""
         if stat is None or stat.mtime_ns >= (self._cache.started - SLACK) * 1e9:
             return  # written too recently: a change within the same clock tick would keep the mtime
-        self._rows[str(path.absolute())] = [*astuple(stat), sha, self._cache.started]
+        self._rows[str(path.absolute())] = [*stat.fields(), sha, self._cache.started]
         self._changed = True
 
     def save(self) -> None:
