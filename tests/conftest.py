@@ -77,13 +77,15 @@ def nnreg_script(*args: str, cwd: Path | None = None, stdin: bytes | None = None
     return subprocess.run([NNREG, *args], cwd=cwd, input=stdin, capture_output=True, timeout=120)
 
 
-def nnreg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run the console script's entry point (``run_main``) in this process, with its own argv, streams
-    and working directory: what ``nnreg_script`` does, without a new Python importing libcst and click
-    for every run. The entry point is the same, so are the exit status, stdout and stderr."""
+def nnreg(*args: str, cwd: Path | None = None, stdin: bytes | None = None,
+          env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the console script's entry point (``run_main``) in this process, with its own argv, streams,
+    working directory and environment (``env``: variables to set, or to unset with None): what
+    ``nnreg_script`` does, without a new Python importing libcst and click for every run. The entry
+    point is the same, so are the exit status, stdout and stderr."""
     previous = os.getcwd()
     argv = sys.argv
-    with CliRunner().isolation(input=stdin) as (stdout, stderr, _):
+    with CliRunner().isolation(input=stdin, env=env) as (stdout, stderr, _):
         try:
             os.chdir(cwd or previous)
             sys.argv = ["nnreg", *args]
