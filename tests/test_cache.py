@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,9 @@ from codemod.cache import KEEP_RUNS, Cache
 from codemod.config import Options
 from codemod.discovery import discover
 from codemod.stat_table import KIND
-from conftest import nnreg, write_tree
+from conftest import CASES, Case, nnreg, write_tree
+
+NOTEBOOKS = Path(__file__).parent / "notebooks"
 
 HOUR = 3600.0
 BASE = "from torch import nn\n\n\nclass Base(nn.Module):\n    pass\n"
@@ -48,13 +51,15 @@ def tree(tmp_path: Path) -> Path:
 
 
 class Calls:
-    """The files a run read, parsed (``ast``, stage 1) and analysed (libcst, stage 2), by name."""
+    """The files a run read, parsed (``ast``, stage 1) and analysed (libcst, stage 2), by name; ``paths``
+    has the whole paths of those read."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.read: list[str] = []
         self.parsed: list[str] = []
         self.analysed: list[str] = []
-        monkeypatch.setattr(engine, "read_source", self._counted(files.read_source, self.read, lambda path: path))
+        self.paths: list[Path] = []
+        monkeypatch.setattr(engine, "read_source", self._counted(files.read_source, self.read, self._read_path))
         monkeypatch.setattr(engine, "_parse", self._counted(engine._parse, self.parsed, lambda source: source.path))
         monkeypatch.setattr(stage2, "analyse_source",
                             self._counted(stage2.analyse_source, self.analysed, lambda source, *rest: source.path))
@@ -66,10 +71,15 @@ class Calls:
             return fn(*args)
         return counted
 
+    def _read_path(self, path: Path) -> Path:
+        self.paths.append(path)
+        return path
+
     def reset(self) -> None:
         self.read.clear()
         self.parsed.clear()
         self.analysed.clear()
+        self.paths.clear()
 
 
 def _run(tree: Path, cache_dir: Path) -> list[tuple[str, str | None, bytes | None, list[dict], list[dict]]]:
@@ -182,3 +192,27 @@ def test_rows_of_files_no_recent_run_saw_are_pruned(tree: Path, tmp_path: Path) 
     [table] = (first.directory / KIND).rglob("*.json")
     rows = json.loads(table.read_text())["value"]
     assert sorted(Path(path).name for path in rows) == ["__init__.py", "base.py", "net.py", "plain.py"]
+
+
+def test_warm_runs_over_every_fixture_report_what_a_run_without_cache_does(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Suppression comments, notebook cells that do not parse, encodings, star imports, unreadable files:
+    what stage 1 learns from bytes it no longer reads must come back whole from the cache."""
+    tree = tmp_path / "all"
+    for case in [*CASES, *(Case(p.name, p) for p in sorted(NOTEBOOKS.iterdir()))]:
+        shutil.copytree(case.input, tree / case.name)
+    _age(tree)
+    args = ["check", "--format", "json", "--warn-unused-suppressions", "--exit-zero", "-j", "1"]
+    expected = nnreg(*args, "--no-cache", ".", cwd=tree)
+    assert expected.returncode == 0, expected.stderr
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert nnreg(*args, *cache, ".", cwd=tree).stdout == expected.stdout  # cold
+    calls = Calls(monkeypatch)
+    warm = nnreg(*args, *cache, ".", cwd=tree)
+    assert (warm.stdout, warm.stderr) == (expected.stdout, expected.stderr)
+    with_findings = {finding["path"] for finding in json.loads(expected.stdout)["findings"]}
+    star_imports = {path.relative_to(tree).as_posix() for path in tree.rglob("*.py")
+                    if b"import *" in path.read_bytes()}
+    read = {path.relative_to(tree).as_posix() for path in calls.paths}
+    assert calls.parsed == [] and read and read <= with_findings | star_imports  # summarised again with the names
+    assert len(read) < len([path for path in tree.rglob("*") if path.suffix in (".py", ".ipynb")])
