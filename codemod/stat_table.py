@@ -54,7 +54,7 @@ class StatTable:
         self._rows: dict[str, list] = {}  # absolute path -> [size, mtime_ns, ctime_ns, inode, sha, last used run]
         stored = cache.get(KIND, self._key)
         if isinstance(stored, dict):
-            self._rows = {path: row for path, row in stored.items() if isinstance(row, list) and len(row) == 6}
+            self._rows = {path: row for path, row in stored.items() if _well_formed(row)}
         self._changed = False
 
     def sha_of(self, path: Path, stat: FileStat | None) -> str | None:
@@ -80,3 +80,9 @@ class StatTable:
         kept = {path: row for path, row in self._rows.items() if row[5] >= oldest}
         if self._changed or len(kept) != len(self._rows):
             self._cache.put(KIND, self._key, kept)
+
+
+def _well_formed(row: object) -> bool:
+    """A row as ``record`` writes it: a table from elsewhere costs its rows, never a crash."""
+    return (isinstance(row, list) and len(row) == 6 and all(type(n) is int for n in row[:4])
+            and isinstance(row[4], str) and isinstance(row[5], (int, float)))
