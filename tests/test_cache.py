@@ -216,3 +216,15 @@ def test_warm_runs_over_every_fixture_report_what_a_run_without_cache_does(tmp_p
     read = {path.relative_to(tree).as_posix() for path in calls.paths}
     assert calls.parsed == [] and read and read <= with_findings | star_imports  # summarised again with the names
     assert len(read) < len([path for path in tree.rglob("*") if path.suffix in (".py", ".ipynb")])
+
+
+def test_a_tampered_table_costs_its_rows_not_the_run(tree: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    cold = _run(tree, tmp_path / "cache")
+    [table] = (tmp_path / "cache").rglob(f"{KIND}/*/*.json")
+    entry = json.loads(table.read_text())
+    entry["value"] = {path: [*row[:5], "yesterday"] for path, row in entry["value"].items()}
+    table.write_text(json.dumps(entry))
+    calls = Calls(monkeypatch)
+    assert _run(tree, tmp_path / "cache") == cold
+    assert sorted(calls.read) == ["__init__.py", "base.py", "net.py", "plain.py"]
