@@ -56,7 +56,7 @@ class Cache:
         self.root = directory
         self._warned = False
         self._writable = True
-        self._started = time.time()
+        self.started = time.time()  # this run's start: what ``runs.json`` records
 
     def _warn(self, message: str) -> None:
         if not self._warned:
@@ -105,22 +105,29 @@ class Cache:
             self.root.mkdir(parents=True, exist_ok=True)
             ignore.write_text("# created by nnreg\n*\n")
 
+    def _recent_runs(self) -> list[float]:
+        """The start times of the last ``KEEP_RUNS`` runs, this one included (``runs.json``)."""
+        try:
+            runs = json.loads((self.root / "runs.json").read_text(encoding="utf-8"))
+            runs = [float(t) for t in runs] if isinstance(runs, list) else []
+        except (OSError, ValueError, TypeError):
+            runs = []
+        return sorted([*runs, self.started])[-KEEP_RUNS:]
+
+    def oldest_kept(self) -> float:
+        """What was last used before this time was used by none of the last ``KEEP_RUNS`` runs."""
+        return self._recent_runs()[0] - SLACK
+
     def prune(self) -> None:
         """After a run: remove the entries, and the folders of other nnreg, Python or libcst versions,
         that none of the last ``KEEP_RUNS`` runs read or wrote (their start times are kept in
         ``runs.json``). A failure costs nothing but space."""
         if not self._writable or not self.root.is_dir():
             return
-        record = self.root / "runs.json"
-        try:
-            runs = json.loads(record.read_text(encoding="utf-8"))
-            runs = [float(t) for t in runs] if isinstance(runs, list) else []
-        except (OSError, ValueError, TypeError):
-            runs = []
-        runs = sorted([*runs, self._started])[-KEEP_RUNS:]
+        runs = self._recent_runs()
         oldest = runs[0] - SLACK
         with contextlib.suppress(OSError):
-            record.write_text(json.dumps(runs), encoding="utf-8")
+            (self.root / "runs.json").write_text(json.dumps(runs), encoding="utf-8")
             for folder in self.root.iterdir():
                 if folder.is_dir() and folder != self.directory and _last_used(folder) < oldest:
                     shutil.rmtree(folder, ignore_errors=True)

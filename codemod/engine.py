@@ -26,8 +26,10 @@ from .config import Options
 from .files import Source, SourceError, decode_source, read_source
 from .findings import FileResult, Finding
 from .index import ClassIndex, FileSummary, module_of, summarise
-from .notebooks import Notebook, NotebookError, place, write_back
+from .notebooks import CellError, Notebook, NotebookError, place, write_back
 from .runtime import ConfirmSettings, ProbeRunner, RuntimeEvidence
+from .stat_table import FileStat, StatTable
+from .suppression import Suppression
 from .tracing import TraceEvidence
 
 PROBE_PROCESSES = 4  # with --confirm: at most this many workers, each with one probe process
@@ -42,6 +44,11 @@ class _Loaded:
     source: Source | None = None
     summary: FileSummary | None = None
     summary_key: str | None = None  # where to cache the summary once parsed
+    sha: str | None = None  # of the bytes, once they decode; stage 1 leaves ``source`` None when the stat table knew it
+
+
+class _ChangedDuringRun(Exception):
+    """A file the stat table vouched for held other bytes when a later stage read it."""
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -54,9 +61,16 @@ def display_path(path: Path, root: Path) -> str:
         return normal.as_posix() if path.is_absolute() else os.path.normpath(path)
 
 
-def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _Loaded:
-    """Stage 1, first half: read and decode; take the summary from the cache when the bytes are known."""
+def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None, stats: StatTable | None) -> _Loaded:
+    """Stage 1, first half: a file whose ``stat`` the table knows is not read at all when the cache holds
+    its summary; any other is read and decoded, and its summary taken from the cache when the bytes are known."""
     result = FileResult(path=path, display=display_path(path, root))
+    stat = FileStat.of(path) if stats is not None else None  # before the read: a later change shows in the next stat
+    known = stats.sha_of(path, stat) if stats is not None else None
+    if known is not None and cache is not None:
+        unread = _unread(result, known, cache)
+        if unread is not None:
+            return unread
     try:
         source = read_source(path) if data is None else decode_source(path, data)
     except SourceError as exc:
@@ -68,16 +82,65 @@ def _read(path: Path, root: Path, data: bytes | None, cache: Cache | None) -> _L
         result.cell_errors = source.notebook.errors
         located = [(comment, source.notebook.locate(comment.line)) for comment in result.suppressions]
         result.suppressions = [replace(comment, cell=cell, line=line) for comment, (cell, line) in located]
-    key = digest("summary", __version__, str(path.absolute()), module_of(path)[0], source.sha)
+    if stats is not None:
+        stats.record(path, stat, source.sha)
+    key = _summary_key(path, source.sha)
     cached = cache.get("summary", key) if cache else None
     if cached is None:
-        return _Loaded(result, source, summary_key=key if cache else None)
+        return _Loaded(result, source, summary_key=key if cache else None, sha=source.sha)
     try:
         summary = FileSummary.from_json(cached["summary"]) if cached["summary"] else None
     except (KeyError, TypeError, ValueError):  # written by another build of this version: recompute
-        return _Loaded(result, source, summary_key=key if cache else None)
+        return _Loaded(result, source, summary_key=key if cache else None, sha=source.sha)
     result.error = cached["error"]
-    return _Loaded(result, source, summary)
+    return _Loaded(result, source, summary, sha=source.sha)
+
+
+def _summary_key(path: Path, sha: str) -> str:
+    return digest("summary", __version__, str(path.absolute()), module_of(path)[0], sha)
+
+
+def _stage1_entry(loaded: _Loaded) -> dict[str, Any]:
+    """What stage 1 learns from a file's bytes, cached: the summary, and what the report needs of every
+    file (its suppression comments, the notebook cells that do not parse)."""
+    summary, result = loaded.summary, loaded.result
+    return {"error": result.error, "summary": summary.to_json() if summary else None,
+            "suppressions": [comment.to_json() for comment in result.suppressions],
+            "cell_errors": [asdict(error) for error in result.cell_errors]}
+
+
+def _unread(result: FileResult, sha: str, cache: Cache) -> _Loaded | None:
+    """A file the stat table vouches for, from its cached stage-1 entry; its bytes stay on disk until a
+    later stage needs them (``_source_of``). None when the cache has no usable entry: read the file."""
+    cached = cache.get("summary", _summary_key(result.path, sha))
+    if not isinstance(cached, dict):
+        return None
+    try:
+        summary = FileSummary.from_json(cached["summary"]) if cached["summary"] else None
+        suppressions = [Suppression.from_json(comment) for comment in cached["suppressions"]]
+        cell_errors = tuple(CellError(**error) for error in cached["cell_errors"])
+        error = cached["error"]
+    except (KeyError, TypeError, ValueError):  # written by another build of this version: read the file
+        return None
+    if summary is None and error is None:
+        return None
+    result.suppressions, result.cell_errors, result.error = suppressions, cell_errors, error
+    return _Loaded(result, summary=summary, sha=sha)
+
+
+def _source_of(loaded: _Loaded) -> Source:
+    """The file's bytes, read now if stage 1 took its summary from the cache on the stat table's word.
+    Bytes other than those the table named mean the file changed during the run."""
+    if loaded.source is None:
+        try:
+            source = read_source(loaded.result.path)
+        except SourceError:
+            raise _ChangedDuringRun from None
+        if source.sha != loaded.sha:
+            raise _ChangedDuringRun
+        loaded.source = source
+        loaded.result.original, loaded.result.encoding = source.raw, source.encoding
+    return loaded.source
 
 
 def _parse(source: Source) -> tuple[FileSummary | None, str | None]:
@@ -114,9 +177,9 @@ def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
 def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:
     """Everything a stage-2 result depends on: the bytes, the options, nnreg's version and every
     file that defines one of the file's base classes."""
-    assert loaded.source is not None and loaded.summary is not None
+    assert loaded.sha is not None and loaded.summary is not None
     return digest("result", __version__, json.dumps(asdict(options), sort_keys=True), loaded.result.display,
-                  loaded.source.sha, *index.dependencies(loaded.summary))
+                  loaded.sha, *index.dependencies(loaded.summary))
 
 
 def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache | None,
@@ -191,24 +254,36 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     """Analyse every path (or the one stdin source) and return per-file results in path order.
 
     The results do not depend on ``jobs`` or on the cache. ``prefilter=False`` runs libcst on every
-    file: the slow reference that the cheap stage must match.
+    file: the slow reference that the cheap stage must match. A file that changes while the run trusts
+    the stat table's word for it makes the run start again, reading every file.
     """
+    paths = list(paths)
+    stats = StatTable(cache, root) if cache is not None else None
+    try:
+        return _run(paths, root, options, stdin, prefilter, jobs, cache, progress, runtime, stats)
+    except _ChangedDuringRun:
+        return _run(paths, root, options, stdin, prefilter, jobs, cache, progress, runtime, None)
+
+
+def _run(paths: list[Path], root: Path, options: Options, stdin: tuple[Path, bytes] | None, prefilter: bool,
+         jobs: int, cache: Cache | None, progress: Progress | None, runtime: RuntimeEvidence | None,
+         stats: StatTable | None) -> list[FileResult]:
     show = progress or (lambda items, length, label: items)
-    loaded = [_read(path, root, None, cache) for path in paths]
+    loaded = [_read(path, root, None, cache, stats) for path in paths]
     if stdin is not None:
-        loaded.append(_read(stdin[0], root, stdin[1], None))
+        loaded.append(_read(stdin[0], root, stdin[1], None, None))
     unparsed = [item for item in loaded if item.source is not None and item.summary is None and not item.result.error]
     sources = [item.source for item in unparsed]
     for item, (summary, error) in zip(unparsed, show(_mapped(_parse, sources, jobs), len(unparsed), "indexing"), strict=True):
         item.summary, item.result.error = summary, error
         if cache and item.summary_key:
-            cache.put("summary", item.summary_key, {"error": error, "summary": summary.to_json() if summary else None})
+            cache.put("summary", item.summary_key, _stage1_entry(item))
     index = ClassIndex(options.module_bases)
     for item in loaded:
         if item.summary is not None:
             index.add(item.summary)
     _expand_star_imports(loaded, index)
-    pending = [item for item in loaded if item.summary is not None and item.source is not None
+    pending = [item for item in loaded if item.summary is not None and item.sha is not None
                and (not prefilter or needs_libcst(item.summary, index))]
     waiting = {id(item) for item in pending}
     for item in loaded:
@@ -218,6 +293,9 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     hits = {id(item): use_cache.get("result", _result_key(item, index, options))
             for item in pending} if use_cache and not runtime else {}
     misses = [item for item in pending if hits.get(id(item)) is None]
+    for item in pending:
+        if hits.get(id(item)) is None or hits[id(item)]["fixed"] is not None:
+            _source_of(item)  # analysed, or diffed and written: the bytes are needed
     if isinstance(runtime, ConfirmSettings):
         jobs = min(jobs, PROBE_PROCESSES)  # each worker keeps one probe process
     try:
@@ -230,6 +308,8 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
     for item in pending:
         if hits.get(id(item)) is not None:
             item.result = _restore(item, hits[id(item)])
+    if stats is not None:
+        stats.save()
     if cache:
         cache.prune()
     return [item.result for item in loaded]
@@ -239,11 +319,12 @@ def _expand_star_imports(loaded: list[_Loaded], index: ClassIndex) -> None:
     """Files with ``from m import *``: summarise again with the names those modules bring, so that a
     star-imported ``nn`` or ``torch`` hides no module class and no torch call."""
     for item in loaded:
-        if item.summary is None or item.source is None or not item.summary.imports.star_sources:
+        if item.summary is None or item.sha is None or not item.summary.imports.star_sources:
             continue
         names = index.star_names(item.summary)
         if any(not item.summary.imports.is_bound(name) for name in names):
-            item.summary = summarise(item.source.path, ast.parse(item.source.data), item.source.sha, names)
+            source = _source_of(item)
+            item.summary = summarise(source.path, ast.parse(source.data), source.sha, names)
             index.add(item.summary)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .files import source_lines
 from .findings import RULES, Finding
@@ -45,6 +46,17 @@ class Suppression:
 
     def silences(self, code: str) -> bool:
         return self.codes is None or code in self.codes
+
+    def to_json(self) -> dict[str, Any]:
+        """For the cache: a file the cache vouches for is not read again to find its comments."""
+        return {"line": self.line, "column": self.column, "text": self.text,
+                "codes": sorted(self.codes) if self.codes is not None else None, "own": self.own,
+                "warnings": list(self.warnings), "cell": self.cell}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Suppression:
+        codes = frozenset(data["codes"]) if data["codes"] is not None else None
+        return cls(data["line"], data["column"], data["text"], codes, data["own"], tuple(data["warnings"]), data["cell"])
 
 
 def _leading_codes(text: str) -> list[str]:

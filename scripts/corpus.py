@@ -3,14 +3,16 @@
     python scripts/corpus.py timm==1.0.31 transformers==5.23.0           # prints the unpacked roots
     python scripts/corpus.py --check timm==1.0.31 transformers==5.23.0   # also runs `nnreg check` on each
 
-Wheels are zip files: they are unpacked into ``.corpora/<name>-<version>/`` (ignored by git) once
-and reused afterwards.
+Wheels are zip files: they are unpacked into ``<cache>/<name>-<version>/`` once and reused
+afterwards, by every checkout: the cache is ``$NNREG_CORPORA``, else the user cache folder's
+``nnreg-corpora`` (not nnreg's own cache folder, whose pruning removes what nnreg did not use).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,7 +20,17 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-CACHE = Path(__file__).resolve().parent.parent / ".corpora"
+import platformdirs
+
+ENVIRONMENT = "NNREG_CORPORA"
+
+
+def default_cache() -> Path:
+    """Where wheels are kept between runs and checkouts (CI keeps this folder between jobs)."""
+    return Path(os.environ.get(ENVIRONMENT) or platformdirs.user_cache_dir("nnreg-corpora"))
+
+
+CACHE = default_cache()
 
 
 def _unpacked(requirement: str, cache: Path) -> Path:

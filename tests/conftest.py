@@ -1,4 +1,4 @@
-"""Shared helpers: fixture cases, running the installed console script, git repositories."""
+"""Shared helpers: fixture cases, running the CLI (in-process, or the installed console script), git repositories."""
 
 from __future__ import annotations
 
@@ -13,18 +13,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from codemod.cli import run_main
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+import corpus  # noqa: E402
+
+sys.path.remove(str(SCRIPTS))
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Runs outside any project cache in the user cache folder: never the tester's own one."""
+    """Runs outside any project cache in the user cache folder: never the tester's own one. The
+    downloaded corpora stay in the tester's (``scripts/corpus.py``): they are kept between runs."""
     home = tmp_path_factory.mktemp("user-cache")
     patch = pytest.MonkeyPatch()
+    patch.setenv(corpus.ENVIRONMENT, str(corpus.default_cache()))
     patch.setenv("XDG_CACHE_HOME", str(home))
     yield
     patch.undo()
+
+
 NNREG = shutil.which("nnreg")
 
 
@@ -58,10 +70,45 @@ def files_of(tree: Path) -> dict[str, bytes]:
             and "__pycache__" not in p.parts and ".nnreg_cache" not in p.parts}
 
 
-def nnreg(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run the installed console script, as users and CI do."""
+def nnreg_script(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed console script in a process of its own, as users and CI do: the end-to-end
+    tests, which show that the packaging works, and those where a process of its own is the point."""
     assert NNREG, "the nnreg console script is not installed (pip install -e .)"
     return subprocess.run([NNREG, *args], cwd=cwd, input=stdin, capture_output=True, timeout=120)
+
+
+def nnreg(*args: str, cwd: Path | None = None, stdin: bytes | None = None,
+          env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the console script's entry point (``run_main``) in this process, with its own argv, streams,
+    working directory and environment (``env``: variables to set, or to unset with None): what
+    ``nnreg_script`` does, without a new Python importing libcst and click for every run. The entry
+    point is the same, so are the exit status, stdout and stderr."""
+    previous = os.getcwd()
+    argv = sys.argv
+    with CliRunner().isolation(input=stdin, env=env) as (stdout, stderr, _):
+        try:
+            os.chdir(cwd or previous)
+            sys.argv = ["nnreg", *args]
+            run_main()
+            status = 0
+        except SystemExit as exc:
+            status = _exit_status(exc.code)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            sys.argv = argv
+            os.chdir(previous)
+        return subprocess.CompletedProcess(["nnreg", *args], status, stdout.getvalue(), stderr.getvalue())
+
+
+def _exit_status(code: object) -> int:
+    """The status a process exits with for ``sys.exit(code)`` (a message exits 1, after printing it)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 def check_json(*args: str, cwd: Path | None = None) -> dict:

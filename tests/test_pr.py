@@ -17,7 +17,7 @@ from codemod.findings import FileResult, Finding, Status
 from codemod.pullrequest import (TRAILER, PrSettings, groups, namespace_conflicts, parse_status,
                                  reproduce_command)
 
-from conftest import NNREG, init_repo
+from conftest import NNREG, init_repo, nnreg
 from conftest import git as _git
 
 
@@ -31,10 +31,10 @@ NET = ("import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def _
 
 
 def pr(repo: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "GITHUB_TOKEN"}
-    if token:
-        env["GITHUB_TOKEN"] = token
-    return subprocess.run([NNREG, "pr", *args], cwd=repo, capture_output=True, text=True, env=env, timeout=120)
+    """``nnreg pr`` in this process, with ``GITHUB_TOKEN`` set to ``token`` (unset when None); the
+    console script runs it in the last test."""
+    ran = nnreg("pr", *args, cwd=repo, env={"GITHUB_TOKEN": token or None})
+    return subprocess.CompletedProcess(ran.args, ran.returncode, ran.stdout.decode(), ran.stderr.decode())
 
 
 @pytest.fixture

@@ -14,14 +14,15 @@ from conftest import NNREG, git, init_repo, write_tree
 
 torch = pytest.importorskip("torch")
 
-# Writes a marker (and what it can see of the environment) whenever the module is imported.
+# Writes a marker (and what it can see of the environment) whenever the module is imported, and
+# leaves a background child behind, its process id in a file.
 PAYLOAD = '''
 import json, os, pathlib, subprocess, sys
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 (_ROOT / "imported-marker").write_text(json.dumps(dict(os.environ)))
-subprocess.Popen([sys.executable, "-c", "import pathlib, time; time.sleep(3); "
-                  f"pathlib.Path({str(_ROOT / 'late-marker')!r}).write_text('alive')"])
+_CHILD = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+(_ROOT / "child-pid").write_text(str(_CHILD.pid))
 
 import torch
 from torch import nn
@@ -71,8 +72,21 @@ def test_the_probe_is_fenced_when_the_user_asks_for_it(hostile: Path) -> None:
     assert not list(hostile.rglob("__pycache__"))
     mask = json.loads(result.stdout)["findings"][0]
     assert mask["status"] == "fixed" and mask["runtime"]["left_behind"] is True
-    time.sleep(4)  # the background child would have written its marker by now, had it survived
-    assert not (hostile / "late-marker").exists()
+    assert _ended(int((hostile / "child-pid").read_text()))  # the probe's group was killed, its child too
+
+
+def _ended(pid: int, within: float = 10.0) -> bool:
+    """The process has exited (a zombie runs nothing): at once, normally; the kill may take a moment to land."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_the_environment_variable_turns_it_on(hostile: Path) -> None:

@@ -153,7 +153,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def _findings(project: Path, *args: str) -> dict[str, dict]:
-    result = nnreg("check", "--format", "json", "--no-cache", "--confirm-timeout", "15", *args, "pkg", cwd=project)
+    result = nnreg("check", "--format", "json", "--no-cache", "--confirm-timeout", "5", *args, "pkg", cwd=project)
     assert result.returncode in (0, 1), result.stderr.decode()
     return {f"{f['class']}.{f['attribute']}": f for f in json.loads(result.stdout)["findings"]}
 
@@ -200,7 +200,7 @@ def test_confirm(project: Path) -> None:
 
 
 def test_confirm_counts_the_classes_built(project: Path) -> None:
-    result = nnreg("check", "--format", "json", "--no-cache", "--confirm", "--confirm-timeout", "15", "pkg",
+    result = nnreg("check", "--format", "json", "--no-cache", "--confirm", "--confirm-timeout", "5", "pkg",
                    cwd=project)
     probe = json.loads(result.stdout)["summary"]["probe"]
     assert {k: probe[k] for k in ("built", "not_built")} == {"built": 9, "not_built": {"needs-arguments": 1, "timeout": 1}}
@@ -222,7 +222,7 @@ def test_seed_examples_stay_fixed_without_a_recipe(tmp_path: Path) -> None:
 
 
 def test_fix_with_confirm_writes_only_verified_rewrites(project: Path) -> None:
-    result = nnreg("fix", "--no-cache", "--confirm", "--confirm-timeout", "15", "pkg", cwd=project)
+    result = nnreg("fix", "--no-cache", "--confirm", "--confirm-timeout", "5", "pkg", cwd=project)
     assert result.returncode == 0, result.stderr.decode()
     text = (project / "pkg" / "models.py").read_text()
     assert 'self.register_buffer("mask", torch.ones(4), persistent=False)' in text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import init_repo, nnreg, write_tree
+from conftest import init_repo, nnreg, nnreg_script, write_tree
 
 pytest.importorskip("torch")
 
@@ -86,7 +86,8 @@ def findings(project: Path, *args: str) -> dict[str, dict]:
 
 
 def test_trace_then_check_uses_what_the_tests_saw(project: Path) -> None:
-    traced = nnreg("trace", "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
+    """End to end, through the installed console script (the other tests run the CLI in-process)."""
+    traced = nnreg_script("trace", "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
     assert traced.returncode == 0, traced.stdout.decode() + traced.stderr.decode()
     evidence = project / ".nnreg_trace" / "trace.json"
     assert (project / ".nnreg_trace" / ".gitignore").read_text().splitlines()[-1] == "*"
