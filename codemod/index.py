@@ -271,23 +271,24 @@ def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str,
         imports.bindings = {**{k: v for k, v in star_names.items() if not imports.is_bound(k)}, **imports.bindings}
     summary = FileSummary(path=path, module=module, imports=imports, sha=sha)
 
-    def visit(body: list[ast.stmt], prefix: str, in_class: bool = False, top: tuple[int, int] | None = None) -> None:
-        """``top``: the lines of the top-level statement the body belongs to (None: the module's body)."""
+    def visit(body: list[ast.stmt], prefix: str, in_class: bool = False, top: ast.stmt | None = None) -> None:
+        """``top``: the top-level statement the body belongs to (None: the body is the module's)."""
         for node in body:
-            lines = top or statement_lines(node)
+            statement = top or node
             if isinstance(node, ast.ClassDef):
                 qualname = f"{prefix}{node.name}"
+                lines = statement_lines(statement)
                 earlier = summary.classes[qualname].statements if qualname in summary.classes else ()
                 statements = earlier if lines in earlier else (*earlier, lines)
                 summary.classes[qualname] = _summarise_class(node, qualname, imports, summary.functions, statements)
-                visit(node.body, qualname + ".", True, lines)
+                visit(node.body, qualname + ".", True, statement)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 fact = return_fact(node, imports) if not in_class and "<locals>" not in prefix else None
                 if fact is not None:  # a module-level function (methods are typed with their class)
                     summary.functions[f"{prefix}{node.name}"] = fact
-                visit(node.body, f"{prefix}{node.name}.<locals>.", False, lines)
+                visit(node.body, f"{prefix}{node.name}.<locals>.", False, statement)
             else:
-                visit(nested_statements(node), prefix, in_class, lines)
+                visit(nested_statements(node), prefix, in_class, statement)
 
     visit(tree.body, "")
     return summary

@@ -35,7 +35,7 @@ def line_starts(data: bytes, skip: int = 0) -> list[int]:
     """The byte offset where each line starts, then the size of ``data``: lines as Python numbers them
     (broken at ``\\n``, ``\\r\\n`` and ``\\r`` only, which is where ``bytes.splitlines`` breaks them).
     ``skip`` bytes (a BOM) come before the first line."""
-    return list(accumulate((len(line) for line in data[skip:].splitlines(keepends=True)), initial=skip))
+    return list(accumulate(map(len, data[skip:].splitlines(keepends=True)), initial=skip))
 
 
 def whole_file(starts: list[int]) -> Span:

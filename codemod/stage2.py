@@ -72,29 +72,29 @@ class Layout:
         return cls(line_starts(source.data, 3 if bom else 0), "utf-8" if bom else source.encoding)
 
 
-def class_spans(summary: FileSummary, index: ClassIndex) -> list[Span]:
-    """The top-level statements holding the classes ``analysis.module_classes`` yields, in order."""
+def class_spans(summary: FileSummary, index: ClassIndex, layout: Layout) -> list[Span]:
+    """The spans stage 2 parses: the top-level statements holding the classes that
+    ``analysis.module_classes`` yields, in order. (The one span of the whole file, ``whole_file``,
+    gives the same results at the cost of parsing everything.)"""
     return sorted({Span(*lines) for c in summary.classes.values()
                    if index.is_module_class(c) and not index.moves_own_tensors(c) for lines in c.statements})
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
-                   runtime: ProbeRunner | TraceEvidence | None = None, spans: list[Span] | None = None
+                   runtime: ProbeRunner | TraceEvidence | None = None
                    ) -> tuple[list[Finding], bytes | None, str | None, dict[str, dict[str, str | None]]]:
     """Findings (sorted by position), the fixed bytes (None when nothing changes), an error, and for each
     class the probe looked at, why it was not built (a ``runtime.NOT_BUILT`` code and the error), or
     None for both when it was.
 
-    ``spans`` are the runs of statements to parse, by default those holding the file's candidate
-    classes (``class_spans``); the one span of the whole file gives the same result.
-    With a ``ProbeRunner``, the probe runs the module before deciding (only classes with a static
+    Only the spans of ``class_spans`` are parsed. With a ``ProbeRunner``, the probe runs the module before deciding (only classes with a static
     finding or a value only runtime can type), and again on the rewritten source: a class whose
     rewrite fails that check keeps its code, and its findings become ``unsafe``. With the evidence of ``nnreg trace``, the traced run's observations decide alike, and
     nothing runs.
     """
     layout = Layout.of(source)
     parsed: list[_Parsed] = []
-    for span in class_spans(summary, index) if spans is None else spans:
+    for span in class_spans(summary, index, layout):
         start, end = byte_range(span, layout.starts)
         try:
             module = cst.parse_module(source.data[start:end].decode(layout.codec))

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 FALLBACK_INDENT = "    "  # libcst's, for a file without an indented block
 FALLBACK_NEWLINE = "\n"
 _NEWLINE = re.compile(r"\r\n?|\n")
-# A comment, or a string literal's prefix and opening quote (a prefix is not the tail of a name: ``or"x"``).
-_START = re.compile(r"""#[^\r\n]*|(?P<prefix>(?<!\w)[rRbBuUfF]{1,2})?(?P<quote>'''|\"\"\"|'|")""")
+# A comment, or a string literal's opening quote (its prefix is read backwards: see ``_prefix``).
+_START = re.compile(r"""#[^\r\n]*|(?P<quote>'''|\"\"\"|'|")""")
+_PREFIX_LETTERS = "rRbBuUfF"
 # The rest of a literal after its opening quote, escapes (and escaped line breaks) included.
 _REST = {
     "'''": re.compile(r"(?:[^'\\]|\\.|'(?!''))*+'''", re.DOTALL),
@@ -75,9 +76,20 @@ def _literal(text: str, found: re.Match[str]) -> tuple[int, list[str]] | None:
     rest = _REST[quote].match(text, found.end())
     if rest is None:
         return None
-    if "f" in (found.group("prefix") or "").lower():
+    if "f" in _prefix(text, found.start()).lower():
         return rest.end(), list(_field_quotes(text[found.end():rest.end() - len(quote)]))
     return rest.end(), [quote[0]]
+
+
+def _prefix(text: str, quote: int) -> str:
+    """The string prefix (``r``, ``b``, ``f``, ``rb``...) before the quote at ``quote``; none when the
+    letters end a longer name (``or"x"`` is ``or`` then a plain string)."""
+    start = quote
+    while start > max(0, quote - 2) and text[start - 1] in _PREFIX_LETTERS:
+        start -= 1
+    if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        return ""
+    return text[start:quote]
 
 
 def _field_quotes(body: str) -> Iterator[str]:
