@@ -74,8 +74,9 @@ class Layout:
 
 def class_spans(summary: FileSummary, index: ClassIndex, layout: Layout) -> list[Span]:
     """The spans stage 2 parses: the top-level statements holding the classes that
-    ``analysis.module_classes`` yields, in order. (The one span of the whole file, ``whole_file``,
-    gives the same results at the cost of parsing everything.)"""
+    ``analysis.module_classes`` yields, in order. The one span of the whole file
+    (``spans.whole_file(layout.starts)``, which is why the layout is passed) gives the same results
+    at the cost of parsing everything: tests/test_spans.py holds the two to that."""
     return sorted({Span(*lines) for c in summary.classes.values()
                    if index.is_module_class(c) and not index.moves_own_tensors(c) for lines in c.statements})
 
@@ -87,10 +88,11 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     class the probe looked at, why it was not built (a ``runtime.NOT_BUILT`` code and the error), or
     None for both when it was.
 
-    Only the spans of ``class_spans`` are parsed. With a ``ProbeRunner``, the probe runs the module before deciding (only classes with a static
-    finding or a value only runtime can type), and again on the rewritten source: a class whose
-    rewrite fails that check keeps its code, and its findings become ``unsafe``. With the evidence of ``nnreg trace``, the traced run's observations decide alike, and
-    nothing runs.
+    Only the spans of ``class_spans`` are parsed. With a ``ProbeRunner``, the probe runs the module
+    before deciding (only classes with a static finding or a value only runtime can type), and again
+    on the rewritten source: a class whose rewrite fails that check keeps its code, and its findings
+    become ``unsafe``. With the evidence of ``nnreg trace``, the traced run's observations decide
+    alike, and nothing runs.
     """
     layout = Layout.of(source)
     parsed: list[_Parsed] = []
