@@ -19,8 +19,8 @@ class ImportBlock:
     a new ``import torch`` goes after ``last_import``, else after ``lead``, else before the first
     statement. ``lead`` is a first statement libcst keeps above the imports: ``__strict__ = ...`` or a
     docstring. Whether a leading string is one literal (a docstring) or several (``"a" "b"``, which
-    libcst does not count) only the text tells, so when ``lead_is_string`` the writer checks it; it is
-    no docstring only if it is no import either, and then the block is empty."""
+    libcst does not count) only the text tells, so when ``lead_is_string`` the writer checks it: a
+    string that is no docstring is no import either, and the block is then empty."""
 
     first_line: int = 0  # of the first statement, decorators included; 0 when there is none
     lead: tuple[int, int] | None = None

@@ -129,6 +129,7 @@ class FileSummary:
 
 
 def _import_block(data: dict[str, Any]) -> ImportBlock:
+    """The block from its JSON form (where the lead's lines are a list)."""
     lead = data["lead"]
     return ImportBlock(**{**data, "lead": tuple(lead) if lead else None})
 
