@@ -203,8 +203,8 @@ class _Rewriter(cst.CSTTransformer):
         if not declares:
             return updated_node
         end = cst.TrailingWhitespace(newline=cst.Newline(self.style.newline))
-        lines = [cst.SimpleStatementLine(body=[cst.Expr(self._registration(e, cst.Name("None")))], trailing_whitespace=end)
-                 for e in declares]
+        lines = [cst.SimpleStatementLine(body=[cst.Expr(self._registration(e, cst.Name("None")))],
+                                         trailing_whitespace=end) for e in declares]
         return cst.FlattenSentinel([updated_node, *lines])
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.BaseSmallStatement:

@@ -107,8 +107,8 @@ def bench(requirement: str, package: str, runs: int, with_torchfix: bool) -> lis
     rows: list[tuple[str, float, int | None]] = []
     parse, _ = median_of(runs, [sys.executable, "-c", PARSE_ALL, package], root)
     rows.append(("(a) libcst.parse_module of every file", parse, None))
-    rows.append(("(a0) ast.parse of every file (the floor)", median_of(runs, [sys.executable, "-c", AST_PARSE_ALL, package], root)[0],
-                 None))
+    floor, _ = median_of(runs, [sys.executable, "-c", AST_PARSE_ALL, package], root)
+    rows.append(("(a0) ast.parse of every file (the floor)", floor, None))
     rows.append(("(b) nnreg check, cold, -j 1", *median_of(runs, nnreg + ["--no-cache", "-j", "1"], root)))
     rows.append((f"(c) nnreg check, cold, -j {os.cpu_count()}", *median_of(runs, nnreg + ["-j", str(os.cpu_count())], root, clear)))
     timed(nnreg, root)  # fill the cache

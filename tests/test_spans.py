@@ -37,7 +37,8 @@ EDGE_CASES = {
                         "\t\tsuper().__init__()\r\n\t\tself.weight = randn(3)  # trainable\r\n\r\n"
                         "\tdef forward(self, x):\r\n\t\treturn x * self.weight\r\n",
     "nested.py": "# -*- coding: latin-1 -*-\n\"\"\"Caf\xe9.\"\"\"\nimport torch\nfrom torch import nn\n\n"
-                 "VALUE = 'x', 'y'  # outside every span, these decide the quote\n\n\ndef decorate(cls):\n    return cls\n\n\nif True:\n    class InIf(nn.Module):\n"
+                 "VALUE = 'x', 'y'  # outside every span, these decide the quote\n\n\n"
+                 "def decorate(cls):\n    return cls\n\n\nif True:\n    class InIf(nn.Module):\n"
                  "        def __init__(self):\n            super().__init__()\n            self.mask = torch.ones(3)\n\n"
                  "        def forward(self, x):\n            return x * self.mask\n\n\ntry:\n    pass\nexcept ImportError:\n"
                  "    class InTry(nn.Module):\n        def __init__(self):\n            super().__init__()\n"
