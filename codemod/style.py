@@ -33,12 +33,16 @@ _REST = {
 
 @dataclass(frozen=True)
 class FileStyle:
-    quote: str  # ``'`` or ``"``
-    indent: str  # one indentation step
-    newline: str
+    """What libcst would have taken from the whole module for the code a rewrite adds."""
+
+    quote: str  # ``'`` when the file writes more strings with it than with ``"``, else ``"``
+    indent: str  # one indentation step (``Module.default_indent``)
+    newline: str  # the first line break (``Module.default_newline``)
 
 
 def file_style(text: str) -> FileStyle:
+    """The style of a source's text: one regex pass over its strings and comments, and the tokens up
+    to its first indented block."""
     counts = Counter(string_quotes(text))
     newline = _NEWLINE.search(text)
     return FileStyle(quote="'" if counts["'"] > counts['"'] else '"', indent=first_indent(text),
