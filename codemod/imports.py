@@ -11,6 +11,55 @@ import ast
 from dataclasses import dataclass, field
 
 from .astnodes import children
+from .spans import statement_lines
+
+
+@dataclass(frozen=True)
+class ImportBlock:
+    """The imports at the top of the module as libcst's ``AddImportsVisitor`` finds them, from ``ast``:
+    a new ``import torch`` goes after ``last_import``, else after ``lead``, else before the first
+    statement. ``lead`` is a first statement libcst keeps above the imports: ``__strict__ = ...`` or a
+    docstring. Whether a leading string is one literal (a docstring) or several (``"a" "b"``, which
+    libcst does not count) only the text tells, so when ``lead_is_string`` the writer checks it: a
+    string that is no docstring is no import either, and the block is then empty."""
+
+    first_line: int = 0  # of the first statement, decorators included; 0 when there is none
+    lead: tuple[int, int] | None = None
+    lead_is_string: bool = False
+    last_import: int = 0  # the last line of the imports that follow ``lead``; 0 when there are none
+    torch_imported: bool = False  # a plain ``import torch`` is among them: AddImportsVisitor adds nothing
+
+
+def import_block(body: list[ast.stmt]) -> ImportBlock:
+    """The top import block of a module: its leading statements that import, each alone on its lines
+    (libcst's one-statement line), after a leading docstring or ``__strict__`` flag."""
+    if not body:
+        return ImportBlock()
+    first = body[0]
+    is_string = (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                 and isinstance(first.value.value, (str, bytes)))
+    is_strict = (isinstance(first, ast.Assign) and len(first.targets) == 1 and isinstance(first.targets[0], ast.Name)
+                 and first.targets[0].id == "__strict__")
+    lead = statement_lines(first) if (is_string or is_strict) and _alone(body, 0) else None
+    last, torch = 0, False
+    for index in range(1 if lead else 0, len(body)):
+        statement = body[index]
+        if not isinstance(statement, (ast.Import, ast.ImportFrom)) or not _alone(body, index):
+            break
+        last = statement_lines(statement)[1]
+        torch |= isinstance(statement, ast.Import) and any(a.name == "torch" and a.asname is None
+                                                            for a in statement.names)
+    return ImportBlock(first_line=statement_lines(first)[0], lead=lead, lead_is_string=lead is not None and is_string,
+                       last_import=last, torch_imported=torch)
+
+
+def _alone(body: list[ast.stmt], index: int) -> bool:
+    """No other statement shares the lines of ``body[index]`` (``import os; import sys`` is one libcst
+    line of two statements)."""
+    first, last = statement_lines(body[index])
+    before = statement_lines(body[index - 1])[1] if index else 0
+    after = statement_lines(body[index + 1])[0] if index + 1 < len(body) else last + 1
+    return before < first and last < after
 
 
 @dataclass
@@ -26,6 +75,7 @@ class ImportTable:
     star_sources: list[str] = field(default_factory=list)  # modules imported with ``from m import *``
     shadowed: frozenset[str] = frozenset()
     is_package: bool = False
+    block: ImportBlock = ImportBlock()  # where a new ``import torch`` goes
 
     def is_bound(self, name: str) -> bool:
         """Does the scope bind ``name`` at all (so it is not a builtin)?"""
@@ -270,7 +320,7 @@ def build_import_table(tree: ast.Module, module: str, is_package_init: bool) -> 
         scope.visit(statement)
     bindings, shadowed = scope.final()
     return ImportTable(module=module, bindings=bindings, star_sources=scope.star_sources, shadowed=shadowed,
-                       is_package=is_package_init)
+                       is_package=is_package_init, block=import_block(tree.body))
 
 
 def local_bindings(function: ast.FunctionDef | ast.AsyncFunctionDef, table: ImportTable) -> dict[str, str | None]:

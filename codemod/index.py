@@ -17,11 +17,13 @@ from typing import Any
 
 from .astnodes import function_nodes, walk
 from .files import SourceError, read_source
-from .imports import ImportTable, build_import_table, dotted_name, local_bindings, may_bind_locally, module_name_for
+from .imports import (ImportBlock, ImportTable, build_import_table, dotted_name, local_bindings, may_bind_locally,
+                      module_name_for)
 from .notebooks import is_notebook
 from .notebooks import module_name as notebook_module
 from .prefilter import MethodScan, may_hold_tensor, scan_method
 from .returns import ReturnFact, return_fact
+from .spans import statement_lines
 from .torch_facts import BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, torch_layer
 
 KNOWN_MODULE_BASES = (
@@ -67,6 +69,9 @@ class ClassSummary:
     module: str
     qualname: str
     line: int
+    # first and last line of each top-level statement that defines it (several when defined more than
+    # once): the spans stage 2 parses for it (``codemod/spans.py``)
+    statements: tuple[tuple[int, int], ...]
     bases: tuple[str | None, ...]
     members: frozenset[str]
     parameters: frozenset[str]
@@ -100,6 +105,7 @@ class FileSummary:
         return {"path": str(self.path), "module": self.module, "sha": self.sha,
                 "bindings": self.imports.bindings, "star_sources": self.imports.star_sources,
                 "shadowed": sorted(self.imports.shadowed), "is_package": self.imports.is_package,
+                "block": asdict(self.imports.block),
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
                              "buffers": sorted(c.buffers), "reads": sorted(c.reads), "tree_calls": sorted(c.tree_calls),
                 "tensor_sources": sorted(c.tensor_sources), "init_calls": sorted(c.init_calls)}
@@ -109,8 +115,10 @@ class FileSummary:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileSummary:
         imports = ImportTable(module=data["module"], bindings=data["bindings"], star_sources=data["star_sources"],
-                              shadowed=frozenset(data["shadowed"]), is_package=data["is_package"])
+                              shadowed=frozenset(data["shadowed"]), is_package=data["is_package"],
+                              block=_import_block(data["block"]))
         classes = {c["qualname"]: ClassSummary(**{**c, "bases": tuple(c["bases"]), "members": frozenset(c["members"]),
+                                                  "statements": tuple(tuple(lines) for lines in c["statements"]),
                                                   "parameters": frozenset(c["parameters"]),
                                                   "buffers": frozenset(c["buffers"]), "reads": frozenset(c["reads"]),
                                                   "tree_calls": frozenset(c["tree_calls"]),
@@ -120,6 +128,12 @@ class FileSummary:
         functions = {name: ReturnFact(tuple(needs), source) for name, (needs, source) in data["functions"].items()}
         return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes,
                    functions=functions)
+
+
+def _import_block(data: dict[str, Any]) -> ImportBlock:
+    """The block from its JSON form (where the lead's lines are a list)."""
+    lead = data["lead"]
+    return ImportBlock(**{**data, "lead": tuple(lead) if lead else None})
 
 
 NAMESPACE_DEPTH = 4  # folders above a package root searched for namespace packages
@@ -172,8 +186,8 @@ def _registered_names(scan: MethodScan, imports: ImportTable) -> tuple[set[str],
     return params, buffers
 
 
-def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable,
-                     functions: dict[str, ReturnFact]) -> ClassSummary:
+def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable, functions: dict[str, ReturnFact],
+                     statements: tuple[tuple[int, int], ...]) -> ClassSummary:
     """The class's summary; how its methods return tensors goes into ``functions`` (``Class.method``)."""
     members: set[str] = set()
     params: set[str] = set()
@@ -213,7 +227,7 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable,
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
     called = {scan.method.name: {call.func.attr for call in scan.self_calls} for scan in scans}  # type: ignore[attr-defined]
     holds, sources = may_hold_tensor(scans, LAYER_TENSORS if torch_layer(bases) else frozenset())
-    return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, bases=bases,
+    return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, statements=statements, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
                         may_hold_tensor=holds, tensor_sources=sources, reads=frozenset(reads),
                         local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves,
@@ -261,19 +275,24 @@ def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str,
         imports.bindings = {**{k: v for k, v in star_names.items() if not imports.is_bound(k)}, **imports.bindings}
     summary = FileSummary(path=path, module=module, imports=imports, sha=sha)
 
-    def visit(body: list[ast.stmt], prefix: str, in_class: bool = False) -> None:
+    def visit(body: list[ast.stmt], prefix: str, in_class: bool = False, top: ast.stmt | None = None) -> None:
+        """``top``: the top-level statement the body belongs to (None: the body is the module's)."""
         for node in body:
+            statement = top or node
             if isinstance(node, ast.ClassDef):
                 qualname = f"{prefix}{node.name}"
-                summary.classes[qualname] = _summarise_class(node, qualname, imports, summary.functions)
-                visit(node.body, qualname + ".", in_class=True)
+                lines = statement_lines(statement)
+                earlier = summary.classes[qualname].statements if qualname in summary.classes else ()
+                statements = earlier if lines in earlier else (*earlier, lines)
+                summary.classes[qualname] = _summarise_class(node, qualname, imports, summary.functions, statements)
+                visit(node.body, qualname + ".", True, statement)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 fact = return_fact(node, imports) if not in_class and "<locals>" not in prefix else None
                 if fact is not None:  # a module-level function (methods are typed with their class)
                     summary.functions[f"{prefix}{node.name}"] = fact
-                visit(node.body, f"{prefix}{node.name}.<locals>.")
+                visit(node.body, f"{prefix}{node.name}.<locals>.", False, statement)
             else:
-                visit(nested_statements(node), prefix, in_class)
+                visit(nested_statements(node), prefix, in_class, statement)
 
     visit(tree.body, "")
     return summary

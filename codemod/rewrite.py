@@ -1,35 +1,49 @@
 """The rewriting pass: replaces exactly the statements the decisions name, nothing else.
 
 Edits hold the very libcst nodes the analysis saw, so the transformer matches by identity and every
-other byte of the file (comments, blank lines, CRLF, encoding) is left alone.
+other byte of the span it rewrites (comments, blank lines, CRLF) is left alone; the bytes outside
+the spans are never touched (``codemod/spans.py``). New code follows the file's style
+(``codemod/style.py``), and a missing ``import torch`` is added where libcst's ``AddImportsVisitor``
+would put it, by a text edit decided from the ``ast`` import table.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import io
+import tokenize
+from dataclasses import dataclass
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
 from .findings import Edit
-from .imports import ImportTable
+from .imports import ImportBlock, ImportTable
+from .style import FileStyle
 
 
 class SpellingError(Exception):
     """The file has no way to name ``torch.nn.Parameter``/``Buffer`` and none can be added."""
 
 
-def quote_style(module: cst.Module) -> str:
-    """The file's dominant quote character, so new strings look like the rest of the file."""
-    counts: Counter[str] = Counter()
+@dataclass(frozen=True)
+class Spellings:
+    """How the rewritten code names ``nn.Parameter`` and ``nn.Buffer``, and whether that needs an
+    ``import torch`` the file lacks."""
 
-    class _Quotes(cst.CSTVisitor):
-        def visit_SimpleString(self, node: cst.SimpleString) -> None:
-            counts[node.quote[0]] += 1
+    parameter: str
+    buffer: str
+    needs_import: bool
 
-    module.visit(_Quotes())
-    return "'" if counts["'"] > counts['"'] else '"'
+
+def spellings(imports: ImportTable, edits: list[Edit], buffer_style: str) -> Spellings:
+    """The spellings the edits need (``_`` for one they do not); raises SpellingError."""
+    parameter, buffer, needs_import = "_", "_", False
+    if any(e.kind == "parameter" for e in edits):
+        parameter, missing = spelling(imports, "torch.nn.Parameter")
+        needs_import |= missing
+    if buffer_style == "nn.Buffer" and any(e.kind == "buffer" for e in edits):
+        buffer, missing = spelling(imports, "torch.nn.Buffer")
+        needs_import |= missing
+    return Spellings(parameter, buffer, needs_import)
 
 
 def spelling(imports: ImportTable, qualified: str) -> tuple[str, bool]:
@@ -73,23 +87,24 @@ def runtime_name(attribute: str, class_name: str) -> str:
     return attribute
 
 
-def _line_break(indent: str) -> cst.ParenthesizedWhitespace:
-    """A newline inside brackets, then the block's indentation and ``indent`` more."""
-    return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(newline=cst.Newline()), indent=True,
+def _line_break(indent: str, newline: str) -> cst.ParenthesizedWhitespace:
+    """A line break inside brackets, then the block's indentation and ``indent`` more."""
+    return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(newline=cst.Newline(newline)), indent=True,
                                        last_line=cst.SimpleWhitespace(indent))
 
 
-def wrapped_calls(call: cst.Call, indent: str) -> list[cst.Call]:
+def wrapped_calls(call: cst.Call, style: FileStyle) -> list[cst.Call]:
     """The ways black wraps a call that does not fit, in its order of preference: the arguments together
     on one indented line, then one argument a line with a magic trailing comma (with several)."""
+    indent, newline = style.indent, style.newline
     together = [*call.args[:-1], call.args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT,
-                                                             whitespace_after_arg=_line_break(""))]
-    ways = [call.with_changes(whitespace_before_args=_line_break(indent), args=together)]
+                                                             whitespace_after_arg=_line_break("", newline))]
+    ways = [call.with_changes(whitespace_before_args=_line_break(indent, newline), args=together)]
     if len(call.args) > 1:
-        comma = cst.Comma(whitespace_after=_line_break(indent))
+        comma = cst.Comma(whitespace_after=_line_break(indent, newline))
         exploded = [arg.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace("")) for arg in call.args]
-        exploded[-1] = exploded[-1].with_changes(comma=cst.Comma(whitespace_after=_line_break("")))
-        ways.append(call.with_changes(whitespace_before_args=_line_break(indent), args=exploded))
+        exploded[-1] = exploded[-1].with_changes(comma=cst.Comma(whitespace_after=_line_break("", newline)))
+        ways.append(call.with_changes(whitespace_before_args=_line_break(indent, newline), args=exploded))
     return ways
 
 
@@ -104,7 +119,7 @@ def _no_space_equal() -> cst.AssignEqual:
 
 
 class _Rewriter(cst.CSTTransformer):
-    def __init__(self, module: cst.Module, edits: list[Edit], quote: str, parameter: str, buffer: str,
+    def __init__(self, module: cst.Module, edits: list[Edit], style: FileStyle, names: Spellings,
                  buffer_style: str, line_length: int) -> None:
         self.module = module
         self.line_length = line_length
@@ -115,9 +130,9 @@ class _Rewriter(cst.CSTTransformer):
         for edit in edits:
             if edit.kind == "declare":
                 self.declares.setdefault(id(edit.statement), []).append(edit)
-        self.quote = quote
-        self.parameter = cst.parse_expression(parameter)
-        self.buffer = cst.parse_expression(buffer)
+        self.style = style
+        self.parameter = cst.parse_expression(names.parameter)
+        self.buffer = cst.parse_expression(names.buffer)
         self.buffer_style = buffer_style
 
     def _persistent_arg(self, edit: Edit) -> cst.Arg:
@@ -142,7 +157,8 @@ class _Rewriter(cst.CSTTransformer):
 
     def _registration(self, edit: Edit, value: cst.BaseExpression) -> cst.Call:
         register = cst.Attribute(value=cst.Name(edit.self_name), attr=cst.Name("register_buffer"))
-        name = cst.SimpleString(f"{self.quote}{runtime_name(edit.attribute, edit.class_name)}{self.quote}")
+        quote = self.style.quote
+        name = cst.SimpleString(f"{quote}{runtime_name(edit.attribute, edit.class_name)}{quote}")
         return cst.Call(func=register, args=[cst.Arg(value=name), cst.Arg(value=value), self._persistent_arg(edit)])
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
@@ -169,7 +185,7 @@ class _Rewriter(cst.CSTTransformer):
             return line
         depth = len("".join(self.indents))
         candidates = [line.with_changes(body=[line.body[0].with_changes(value=way)])
-                      for way in wrapped_calls(call, self.module.default_indent)]
+                      for way in wrapped_calls(call, self.style)]
         for candidate in candidates:
             code = self.module.code_for_node(candidate.with_changes(leading_lines=[]))
             if all(depth + len(text.rstrip("\r")) <= self.line_length for text in code.rstrip("\r\n").split("\n")):
@@ -186,7 +202,9 @@ class _Rewriter(cst.CSTTransformer):
         declares = self.declares.get(id(original_node))
         if not declares:
             return updated_node
-        lines = [cst.SimpleStatementLine(body=[cst.Expr(self._registration(e, cst.Name("None")))]) for e in declares]
+        end = cst.TrailingWhitespace(newline=cst.Newline(self.style.newline))
+        lines = [cst.SimpleStatementLine(body=[cst.Expr(self._registration(e, cst.Name("None")))],
+                                         trailing_whitespace=end) for e in declares]
         return cst.FlattenSentinel([updated_node, *lines])
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.BaseSmallStatement:
@@ -196,24 +214,36 @@ class _Rewriter(cst.CSTTransformer):
         return self._rewrite(original_node, updated_node)
 
 
-def apply_edits(module: cst.Module, edits: list[Edit], imports: ImportTable, buffer_style: str,
-                line_length: int = 88) -> cst.Module:
-    """The module with every edit applied, each rewritten line within ``line_length`` where black's way
-    of wrapping the call gets it there, and ``import torch`` added only when nothing else names torch.nn."""
-    if not edits:
-        return module
-    needs_import = False
-    parameter = buffer = ""
-    if any(e.kind == "parameter" for e in edits):
-        parameter, missing = spelling(imports, "torch.nn.Parameter")
-        needs_import |= missing
-    if buffer_style == "nn.Buffer" and any(e.kind == "buffer" for e in edits):
-        buffer, missing = spelling(imports, "torch.nn.Buffer")
-        needs_import |= missing
-    rewritten = module.visit(_Rewriter(module, edits, quote_style(module), parameter or "_", buffer or "_",
-                                       buffer_style, line_length))
-    if needs_import:
-        context = CodemodContext()
-        AddImportsVisitor.add_needed_import(context, "torch")
-        rewritten = AddImportsVisitor(context).transform_module(rewritten)
-    return rewritten
+def rewrite_module(module: cst.Module, edits: list[Edit], names: Spellings, style: FileStyle, buffer_style: str,
+                   line_length: int = 88) -> cst.Module:
+    """The module (a span of the file) with every edit applied, each rewritten line within
+    ``line_length`` where black's way of wrapping the call gets it there."""
+    return module.visit(_Rewriter(module, edits, style, names, buffer_style, line_length))
+
+
+def torch_import(data: bytes, starts: list[int], block: ImportBlock, style: FileStyle, codec: str
+                 ) -> tuple[int, bytes] | None:
+    """Where ``import torch`` goes and the bytes to insert there, as ``AddImportsVisitor`` adds it:
+    after the top imports (or the docstring), else before the first statement (the comments above it
+    are the module's header), with one empty line before the next statement unless an empty line
+    already starts what comes before it. None when the block already has ``import torch``."""
+    if block.lead is not None and block.lead_is_string and not _one_literal(data, starts, block.lead, codec):
+        after, imported = 0, False  # ``"a" "b"``: no docstring, and no import either, so no block
+    else:
+        after, imported = block.last_import or (block.lead[1] if block.lead else 0), block.torch_imported
+    if imported:
+        return None
+    line = f"import torch{style.newline}"
+    if not after:
+        return starts[block.first_line - 1], (line + style.newline).encode(codec)
+    following = data[starts[after]:starts[after + 1]] if after + 1 < len(starts) else b""
+    blank = not following.decode(codec).strip(" \t\f\r\n")
+    return starts[after], (line if blank else line + style.newline).encode(codec)
+
+
+def _one_literal(data: bytes, starts: list[int], lines: tuple[int, int], codec: str) -> bool:
+    """Is the leading string statement one literal (libcst's ``SimpleString``, a docstring), not an
+    implicit concatenation?"""
+    text = data[starts[lines[0] - 1]:starts[lines[1]]].decode(codec)
+    kinds = [token.type for token in tokenize.generate_tokens(io.StringIO(text).readline)]
+    return kinds.count(tokenize.STRING) == 1

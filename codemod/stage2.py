@@ -1,25 +1,84 @@
-"""Stage 2 for one file: libcst parse, fact collection, decisions and the rewritten bytes.
+"""Stage 2 for one file: libcst parse of the spans that hold candidate classes, fact collection,
+decisions and the rewritten bytes.
 
-Kept apart from the pipeline so that importing libcst is paid only by runs that reach this stage.
+Only the top-level statements that hold a class nnreg may touch are parsed (``codemod/spans.py``):
+stage 2 costs what those classes cost, not what the file around them does. Kept apart from the
+pipeline so that importing libcst is paid only by runs that reach this stage.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from .analysis import ClassFacts, analyse_class, module_classes
 from .config import Options
 from .decision import candidate_names, decide_class
 from .files import Source, source_lines
-from .findings import Finding
+from .findings import Edit, Finding
+from .imports import ImportTable
 from .index import ClassIndex, ClassSummary, FileSummary, module_of
-from .rewrite import SpellingError, apply_edits
+from .rewrite import SpellingError, rewrite_module, spellings, torch_import
 from .runtime import ProbeRunner
+from .spans import Span, byte_range, line_starts, splice
+from .style import file_style
 from .tracing import TraceEvidence
+
+
+class _Shifted(Mapping[cst.CSTNode, CodeRange]):
+    """A span's positions as lines of the file: the span's first line is the file's ``lines + 1``;
+    columns need no change, since a span starts at the start of a line."""
+
+    def __init__(self, positions: Mapping[cst.CSTNode, CodeRange], lines: int) -> None:
+        self.positions, self.lines = positions, lines
+
+    def __getitem__(self, node: cst.CSTNode) -> CodeRange:
+        found = self.positions[node]
+        return CodeRange(CodePosition(found.start.line + self.lines, found.start.column),
+                         CodePosition(found.end.line + self.lines, found.end.column))
+
+    def __iter__(self) -> Iterator[cst.CSTNode]:
+        return iter(self.positions)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+@dataclass(eq=False)
+class _Parsed:
+    """A span as libcst parsed it, and where its bytes lie in the file."""
+
+    start: int
+    end: int
+    module: cst.Module
+    positions: Mapping[cst.CSTNode, CodeRange]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the lines of a source start in its bytes, and the codec of its text (a BOM is not text)."""
+
+    starts: list[int]
+    codec: str
+
+    @classmethod
+    def of(cls, source: Source) -> Layout:
+        bom = source.encoding == "utf-8-sig"  # what ``tokenize.detect_encoding`` says of a file with a BOM
+        return cls(line_starts(source.data, 3 if bom else 0), "utf-8" if bom else source.encoding)
+
+
+def class_spans(summary: FileSummary, index: ClassIndex, layout: Layout) -> list[Span]:
+    """The spans stage 2 parses: the top-level statements holding the classes that
+    ``analysis.module_classes`` yields, in order. The one span of the whole file
+    (``spans.whole_file(layout.starts)``, which is why the layout is passed) gives the same results
+    at the cost of parsing everything: tests/test_spans.py holds the two to that."""
+    return sorted({Span(*lines) for c in summary.classes.values()
+                   if index.is_module_class(c) and not index.moves_own_tensors(c) for lines in c.statements})
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
@@ -29,20 +88,26 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     class the probe looked at, why it was not built (a ``runtime.NOT_BUILT`` code and the error), or
     None for both when it was.
 
-    With a ``ProbeRunner``, the probe runs the module before deciding (only classes with a static
-    finding or a value only runtime can type), and again on the rewritten source: a class whose
-    rewrite fails that check keeps its code, and its findings become ``unsafe``. With the evidence of ``nnreg trace``, the traced run's observations decide alike, and
-    nothing runs.
+    Only the spans of ``class_spans`` are parsed. With a ``ProbeRunner``, the probe runs the module
+    before deciding (only classes with a static finding or a value only runtime can type), and again
+    on the rewritten source: a class whose rewrite fails that check keeps its code, and its findings
+    become ``unsafe``. With the evidence of ``nnreg trace``, the traced run's observations decide
+    alike, and nothing runs.
     """
-    try:
-        module = cst.parse_module(source.data)
-    except cst.ParserSyntaxError as exc:
-        return [], None, f"cannot parse (line {exc.raw_line}): {exc.message}", {}
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    layout = Layout.of(source)
+    parsed: list[_Parsed] = []
+    for span in class_spans(summary, index, layout):
+        start, end = byte_range(span, layout.starts)
+        try:
+            module = cst.parse_module(source.data[start:end].decode(layout.codec))
+        except cst.ParserSyntaxError as exc:
+            return [], None, f"cannot parse (line {exc.raw_line + span.first - 1}): {exc.message}", {}
+        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        parsed.append(_Parsed(start, end, module, _Shifted(positions, span.first - 1)))
     lines = source_lines(source.text)
-    classes = [(summary_, analyse_class(node, summary_, summary, index, positions, lines))
-               for node, summary_ in module_classes(module, summary, index)]
-    decided = [decide_class(facts, index, options, display) for _, facts in classes]  # a class may be defined twice
+    classes = [(span, class_summary, analyse_class(node, class_summary, summary, index, span.positions, lines))
+               for span in parsed for node, class_summary in module_classes(span.module, summary, index)]
+    decided = [decide_class(facts, index, options, display) for _, _, facts in classes]  # a class may be defined twice
     reports: dict[str, Any] | None = None
     if isinstance(runtime, TraceEvidence):
         reports = runtime.reports(source.path)
@@ -50,19 +115,21 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
         requests = _requests(runtime, summary, classes, decided)
         reports = runtime.run(module_of(source.path)[1], summary.module, source.path, requests, source.text,
                               source.notebook is not None) if requests else {}
-    for position, (class_summary, facts) in enumerate(classes):  # what runtime saw of a class decides it again
+    for position, (_, class_summary, facts) in enumerate(classes):  # what runtime saw of a class decides it again
         if reports and class_summary.qualname in reports:
             decided[position] = decide_class(facts, index, options, display, reports[class_summary.qualname])
-    findings = [finding for found in decided for finding in found if options.selects(finding.code)]
-    findings.sort(key=lambda f: (f.line, f.column))
+    owned = [(finding, span) for (span, _, _), found in zip(classes, decided, strict=True)
+             for finding in found if options.selects(finding.code)]
+    owned.sort(key=lambda pair: (pair[0].line, pair[0].column))
+    findings = [finding for finding, _ in owned]
     for finding in findings:
         finding.source_line = lines[finding.line - 1] if 0 < finding.line <= len(lines) else ""
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if source.notebook is not None else 0  # a cell may ``await``
-    fixed, error = _rewrite(module, findings, summary, options, display, flags)
+    fixed, error = _rewrite(source, layout, owned, summary.imports, options, display, flags)
     if fixed is not None and isinstance(runtime, ProbeRunner) and reports is not None:
         failed = verify(runtime, source, summary, findings, reports, fixed)
         if failed:
-            fixed, error = _rewrite(module, findings, summary, options, display, flags)
+            fixed, error = _rewrite(source, layout, owned, summary.imports, options, display, flags)
     if isinstance(runtime, TraceEvidence):
         return findings, fixed, error, {}
     probed = {name: {"why": None, "error": None} if report.get("built") else
@@ -71,12 +138,12 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     return findings, fixed, error, probed
 
 
-def _requests(runtime: ProbeRunner, summary: FileSummary, classes: list[tuple[ClassSummary, ClassFacts]],
+def _requests(runtime: ProbeRunner, summary: FileSummary, classes: list[tuple[_Parsed, ClassSummary, ClassFacts]],
               decided: list[list[Finding]]) -> list[dict[str, Any]]:
     """The classes worth running: those with a static finding to confirm or verify, or a value only the
     probe can type. A file whose candidates are all settled statically is not run at all."""
     requests = []
-    for (class_summary, facts), found_here in zip(classes, decided, strict=True):
+    for (_, class_summary, facts), found_here in zip(classes, decided, strict=True):
         names = candidate_names(facts)
         untyped = any(a.info.kind == "possible" for a in facts.assignments if a.attribute in names)
         found = any(f.status != "suppressed" for f in found_here)
@@ -85,27 +152,40 @@ def _requests(runtime: ProbeRunner, summary: FileSummary, classes: list[tuple[Cl
     return requests
 
 
-def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, options: Options,
-             display: str, flags: int = 0) -> tuple[bytes | None, str | None]:
-    """The fixed bytes for the findings still to apply, or None; refusals are recorded on them.
-    ``flags`` are the compiler's for the check that the rewrite compiles."""
-    edits = [edit for finding in findings if finding.action != "skip" for edit in finding.edits]
-    if not edits:
+def _rewrite(source: Source, layout: Layout, owned: list[tuple[Finding, _Parsed]], imports: ImportTable,
+             options: Options, display: str, flags: int = 0) -> tuple[bytes | None, str | None]:
+    """The fixed bytes for the findings still to apply (each with the span it is in), or None; refusals
+    are recorded on them.
+    Each span with an edit is rewritten and spliced back; ``flags`` are the compiler's for the check
+    that a rewritten span compiles. A missing ``import torch`` goes in last: it sits above every class,
+    in bytes no rewrite changes, so its offset in the original bytes holds in the fixed ones too."""
+    todo: dict[_Parsed, list[Edit]] = {}
+    for finding, span in owned:
+        if finding.action != "skip" and finding.edits:
+            todo.setdefault(span, []).extend(finding.edits)
+    if not todo:
         return None, None
     try:
-        fixed = apply_edits(module, edits, summary.imports, options.buffer_style, options.line_length).bytes
+        names = spellings(imports, [edit for edits in todo.values() for edit in edits], options.buffer_style)
     except SpellingError as exc:
-        for finding in findings:
+        for finding, _ in owned:
             if finding.action != "skip":
                 finding.status, finding.action = "unsafe", "skip"
                 finding.reasons.append(f"refused: {exc}")
                 finding.held_back.append(finding.reasons[-1])
         return None, None
-    try:
-        compile(fixed, display, "exec", flags=flags, dont_inherit=True)
-    except SyntaxError as exc:
-        return None, f"internal error: the rewrite would not compile ({exc.msg}); file left unchanged"
-    return fixed, None
+    style = file_style(source.text)
+    replacements = []
+    for span, edits in todo.items():
+        code = rewrite_module(span.module, edits, names, style, options.buffer_style, options.line_length).code
+        try:
+            compile(code, display, "exec", flags=flags, dont_inherit=True)
+        except SyntaxError as exc:
+            return None, f"internal error: the rewrite would not compile ({exc.msg}); file left unchanged"
+        replacements.append((span.start, span.end, code.encode(layout.codec)))
+    fixed = splice(source.data, replacements)
+    added = torch_import(source.data, layout.starts, imports.block, style, layout.codec) if names.needs_import else None
+    return (splice(fixed, [(added[0], added[0], added[1])]) if added else fixed), None
 
 
 def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings: list[Finding],
