@@ -169,9 +169,8 @@ def _newer_syntax(line: str) -> str | None:
 
 
 def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
-    """Stage 1's verdict: only a module class that may assign a tensor to ``self`` can hold a finding."""
-    return any(index.is_module_class(c) and (c.may_hold_tensor or any(
-        index.call_returns_tensor(c, callee) for callee in sorted(c.tensor_sources))) for c in summary.classes.values())
+    """Stage 1's verdict on a file: does one of its classes pass ``ClassIndex.may_hold_finding``?"""
+    return any(index.may_hold_finding(c) for c in summary.classes.values())
 
 
 def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:

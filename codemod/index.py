@@ -466,6 +466,12 @@ class ClassIndex:
             return True
         return qualified.startswith("torch.nn.") and not qualified.startswith(_NOT_MODULES)
 
+    def may_hold_finding(self, cls: ClassSummary) -> bool:
+        """Stage 1's verdict on a class: only a module class that may assign a tensor to ``self`` can
+        hold a finding (its own candidate test, or a tree function it stores the result of)."""
+        return self.is_module_class(cls) and (cls.may_hold_tensor or any(
+            self.call_returns_tensor(cls, callee) for callee in sorted(cls.tensor_sources)))
+
     def is_module_class(self, cls: ClassSummary) -> bool:
         if cls.qualified not in self._is_module:
             self._is_module[cls.qualified] = False  # guards against inheritance cycles

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import cached_property
 
 from .astnodes import own_nodes
 from .imports import ImportTable, dotted_name
@@ -55,8 +56,19 @@ class _Body:
         self.arguments = {a.arg for a in named} | {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
         self.tensor_args = {a.arg for a in named
                             if a.annotation is not None and _is_tensor_annotation(a.annotation, imports)}
+        self.nodes = nodes
+        # Values a later top-level assignment overwrites before the first ``return`` never reach it
+        # (``emb = math.log(n); emb = torch.exp(...)``), nor does an argument so replaced.
+        self.overwritten = _last_overwrites(function, first_return)
+        self.rebound = set(self.overwritten) & self.arguments
+        self.visiting: set[str] = set()
+
+    @cached_property
+    def assigned(self) -> dict[str, list[ast.expr | None]]:
+        """The values each local is assigned, less those overwritten before the first ``return``. Read
+        only when a return mentions a local: most functions return arguments, calls or constants."""
         bindings: dict[str, list[tuple[int, ast.expr | None]]] = {}
-        for node in nodes:
+        for node in self.nodes:
             line = getattr(node, "lineno", 0)
             if isinstance(node, ast.Assign):
                 for target in node.targets:
@@ -69,13 +81,8 @@ class _Body:
                 target = node.target if not isinstance(node, ast.withitem) else node.optional_vars
                 if target is not None:
                     _bind(bindings, line, target, None)
-        # Values a later top-level assignment overwrites before the first ``return`` never reach it
-        # (``emb = math.log(n); emb = torch.exp(...)``), nor does an argument so replaced.
-        overwritten = _last_overwrites(function, first_return)
-        self.assigned = {name: [value for line, value in values if line >= overwritten.get(name, 0)]
-                         for name, values in bindings.items()}
-        self.rebound = set(overwritten) & self.arguments
-        self.visiting: set[str] = set()
+        return {name: [value for line, value in values if line >= self.overwritten.get(name, 0)]
+                for name, values in bindings.items()}
 
     def tensor(self, node: ast.expr, needs: set[str]) -> bool:
         """Is ``node`` certainly a tensor, given that the tree callees added to ``needs`` are?"""

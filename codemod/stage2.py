@@ -73,12 +73,12 @@ class Layout:
 
 
 def class_spans(summary: FileSummary, index: ClassIndex, layout: Layout) -> list[Span]:
-    """The spans stage 2 parses: the top-level statements holding the classes that
-    ``analysis.module_classes`` yields, in order. The one span of the whole file
-    (``spans.whole_file(layout.starts)``, which is why the layout is passed) gives the same results
-    at the cost of parsing everything: tests/test_spans.py holds the two to that."""
+    """The spans stage 2 parses: the top-level statements holding the classes stage 1 says may hold a
+    finding (``ClassIndex.may_hold_finding``) and nnreg may touch, in order. The one span of the whole
+    file (``spans.whole_file(layout.starts)``, which is why the layout is passed) gives the same
+    results at the cost of parsing everything: tests/test_spans.py holds the two to that."""
     return sorted({Span(*lines) for c in summary.classes.values()
-                   if index.is_module_class(c) and not index.moves_own_tensors(c) for lines in c.statements})
+                   if index.may_hold_finding(c) and not index.moves_own_tensors(c) for lines in c.statements})
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
