@@ -63,6 +63,15 @@ def own_nodes(function: Function) -> list[ast.AST]:
     return _own_and_nested(function)[0]
 
 
+def own_nodes_and_definitions(function: Function) -> tuple[list[ast.AST], list[ast.stmt]]:
+    """``own_nodes`` and the functions and classes defined in the function's own scope, in source
+    order: what the summary visits inside it, found by the same walk (not by a second one over its
+    statements)."""
+    own, nested = _own_and_nested(function)
+    definitions = [n for n in nested if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return own, sorted(definitions, key=lambda n: (n.lineno, n.col_offset))
+
+
 def function_nodes(function: Function) -> tuple[list[ast.AST], list[ast.AST]]:
     """Every node of ``function`` (the set ``walk`` gives, header included) and its ``own_nodes``,
     from one walk: the cheap stage needs both for every method."""

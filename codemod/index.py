@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .astnodes import function_nodes, walk
+from .astnodes import function_nodes, own_nodes_and_definitions, walk
 from .files import SourceError, read_source
 from .imports import (ImportBlock, ImportTable, build_import_table, dotted_name, local_bindings, may_bind_locally,
                       module_name_for)
@@ -286,10 +286,13 @@ def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str,
                 statements = earlier if lines in earlier else (*earlier, lines)
                 summary.classes[qualname] = _summarise_class(node, qualname, imports, summary.functions, statements)
                 visit(node.body, qualname + ".", True, statement)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                fact = return_fact(node, imports) if not in_class and "<locals>" not in prefix else None
-                if fact is not None:  # a module-level function (methods are typed with their class)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not in_class and "<locals>" not in prefix:
+                own, definitions = own_nodes_and_definitions(node)  # a module-level function: typed here
+                fact = return_fact(node, imports, nodes=own)
+                if fact is not None:
                     summary.functions[f"{prefix}{node.name}"] = fact
+                visit(definitions, f"{prefix}{node.name}.<locals>.", False, statement)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # methods are typed with their class
                 visit(node.body, f"{prefix}{node.name}.<locals>.", False, statement)
             else:
                 visit(nested_statements(node), prefix, in_class, statement)

@@ -72,13 +72,16 @@ class Layout:
         return cls(line_starts(source.data, 3 if bom else 0), "utf-8" if bom else source.encoding)
 
 
-def class_spans(summary: FileSummary, index: ClassIndex, layout: Layout) -> list[Span]:
-    """The spans stage 2 parses: the top-level statements holding the classes stage 1 says may hold a
-    finding (``ClassIndex.may_hold_finding``) and nnreg may touch, in order. The one span of the whole
-    file (``spans.whole_file(layout.starts)``, which is why the layout is passed) gives the same
-    results at the cost of parsing everything: tests/test_spans.py holds the two to that."""
+def class_spans(summary: FileSummary, index: ClassIndex, layout: Layout, typed_at_runtime: bool) -> list[Span]:
+    """The spans stage 2 parses: the top-level statements holding the classes nnreg may touch that
+    stage 1 says may hold a finding (``ClassIndex.may_hold_finding``), in order; every module class of
+    the file when runtime evidence types what ``ast`` cannot (``typed_at_runtime``: ``--confirm`` and
+    ``nnreg trace``). The one span of the whole file (``spans.whole_file(layout.starts)``, which is why
+    the layout is passed) gives the same results at the cost of parsing everything:
+    tests/test_spans.py holds the two to that."""
     return sorted({Span(*lines) for c in summary.classes.values()
-                   if index.may_hold_finding(c) and not index.moves_own_tensors(c) for lines in c.statements})
+                   if index.is_module_class(c) and not index.moves_own_tensors(c)
+                   and (typed_at_runtime or index.may_hold_finding(c)) for lines in c.statements})
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
@@ -96,7 +99,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     """
     layout = Layout.of(source)
     parsed: list[_Parsed] = []
-    for span in class_spans(summary, index, layout):
+    for span in class_spans(summary, index, layout, runtime is not None):
         start, end = byte_range(span, layout.starts)
         try:
             module = cst.parse_module(source.data[start:end].decode(layout.codec))
