@@ -63,13 +63,30 @@ def own_nodes(function: Function) -> list[ast.AST]:
     return _own_and_nested(function)[0]
 
 
-def own_nodes_and_definitions(function: Function) -> tuple[list[ast.AST], list[ast.stmt]]:
-    """``own_nodes`` and the functions and classes defined in the function's own scope, in source
-    order: what the summary visits inside it, found by the same walk (not by a second one over its
-    statements)."""
-    own, nested = _own_and_nested(function)
-    definitions = [n for n in nested if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-    return own, sorted(definitions, key=lambda n: (n.lineno, n.col_offset))
+def nested_statements(node: ast.stmt) -> list[ast.stmt]:
+    """Statements in the blocks of a compound statement (``if``/``try``/``with``/loops/``match``) in
+    source order: classes defined there are module classes too."""
+    blocks: list[list[ast.stmt]] = [getattr(node, "body", None) or []]
+    blocks += [handler.body for handler in getattr(node, "handlers", [])]
+    blocks += [case.body for case in getattr(node, "cases", [])]
+    blocks += [getattr(node, "orelse", None) or [], getattr(node, "finalbody", None) or []]
+    return [statement for block in blocks if isinstance(block, list) for statement in block]
+
+
+def own_statements(function: Function) -> list[ast.stmt]:
+    """The statements of the function's own body, nested blocks included, in source order: not those
+    inside functions or classes defined in it (the definitions themselves are included). ``return``
+    is a statement, so its returns are among them; walking statements skips every expression."""
+    found: list[ast.stmt] = []
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            found.append(node)
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(nested_statements(node))
+
+    visit(function.body)
+    return found
 
 
 def function_nodes(function: Function) -> tuple[list[ast.AST], list[ast.AST]]:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .astnodes import function_nodes, own_nodes_and_definitions, walk
+from .astnodes import function_nodes, nested_statements, own_statements, walk
 from .files import SourceError, read_source
 from .imports import (ImportBlock, ImportTable, build_import_table, dotted_name, local_bindings, may_bind_locally,
                       module_name_for)
@@ -254,16 +254,6 @@ def _resolve_base(base: ast.expr, imports: ImportTable) -> str | None:
     return imports.resolve(dotted_name(base))
 
 
-def nested_statements(node: ast.stmt) -> list[ast.stmt]:
-    """Statements in the blocks of a compound statement (``if``/``try``/``with``/loops/``match``) in
-    source order: classes defined there are module classes too."""
-    blocks: list[list[ast.stmt]] = [getattr(node, "body", None) or []]
-    blocks += [handler.body for handler in getattr(node, "handlers", [])]
-    blocks += [case.body for case in getattr(node, "cases", [])]
-    blocks += [getattr(node, "orelse", None) or [], getattr(node, "finalbody", None) or []]
-    return [statement for block in blocks if isinstance(block, list) for statement in block]
-
-
 def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str, str] | None = None) -> FileSummary:
     """Summarise a parsed file: its import table and every class, nested ones by dotted qualname.
 
@@ -287,10 +277,11 @@ def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str,
                 summary.classes[qualname] = _summarise_class(node, qualname, imports, summary.functions, statements)
                 visit(node.body, qualname + ".", True, statement)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not in_class and "<locals>" not in prefix:
-                own, definitions = own_nodes_and_definitions(node)  # a module-level function: typed here
-                fact = return_fact(node, imports, nodes=own)
+                statements = own_statements(node)  # a module-level function: typed here
+                fact = return_fact(node, imports, statements=statements)
                 if fact is not None:
                     summary.functions[f"{prefix}{node.name}"] = fact
+                definitions = [n for n in statements if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
                 visit(definitions, f"{prefix}{node.name}.<locals>.", False, statement)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # methods are typed with their class
                 visit(node.body, f"{prefix}{node.name}.<locals>.", False, statement)

@@ -15,7 +15,7 @@ import ast
 from dataclasses import dataclass
 from functools import cached_property
 
-from .astnodes import own_nodes
+from .astnodes import own_nodes, own_statements
 from .imports import ImportTable, dotted_name
 from .torch_facts import TENSOR_TYPES, function_gives, method_gives
 
@@ -48,20 +48,26 @@ def tree_callee(call: ast.Call, imports: ImportTable, me: str | None) -> str | N
 class _Body:
     """Tensor facts inside one function: its arguments and the values assigned to its locals."""
 
-    def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef, nodes: list[ast.AST], first_return: int,
-                 imports: ImportTable, me: str | None) -> None:
+    def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef, nodes: list[ast.AST] | None,
+                 first_return: int, imports: ImportTable, me: str | None) -> None:
         self.imports, self.me = imports, me
         arguments = function.args
         named = arguments.posonlyargs + arguments.args + arguments.kwonlyargs
         self.arguments = {a.arg for a in named} | {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
         self.tensor_args = {a.arg for a in named
                             if a.annotation is not None and _is_tensor_annotation(a.annotation, imports)}
-        self.nodes = nodes
+        self.function, self.given = function, nodes
         # Values a later top-level assignment overwrites before the first ``return`` never reach it
         # (``emb = math.log(n); emb = torch.exp(...)``), nor does an argument so replaced.
         self.overwritten = _last_overwrites(function, first_return)
         self.rebound = set(self.overwritten) & self.arguments
         self.visiting: set[str] = set()
+
+    @cached_property
+    def nodes(self) -> list[ast.AST]:
+        """The function's ``own_nodes``: walked only when a return names a local or all returns are
+        tensors (most functions are settled from their return statements alone)."""
+        return own_nodes(self.function) if self.given is None else self.given
 
     @cached_property
     def assigned(self) -> dict[str, list[ast.expr | None]]:
@@ -159,22 +165,23 @@ def _last_overwrites(function: ast.FunctionDef | ast.AsyncFunctionDef, first: in
     return lines
 
 
-def return_fact(function: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable,
-                me: str | None = None, nodes: list[ast.AST] | None = None) -> ReturnFact | None:
-    """How ``function`` returns a tensor, or None when nothing says it always does. ``nodes`` are its
-    ``astnodes.own_nodes`` when the caller has them already."""
+def return_fact(function: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable, me: str | None = None,
+                nodes: list[ast.AST] | None = None, statements: list[ast.stmt] | None = None) -> ReturnFact | None:
+    """How ``function`` returns a tensor, or None when nothing says it always does. ``nodes`` (its
+    ``astnodes.own_nodes``) or ``statements`` (its ``astnodes.own_statements``) are passed when the
+    caller has them already."""
     if function.returns is not None:
         if _is_tensor_annotation(function.returns, imports):
             return ReturnFact(source=f"{function.name}() is annotated to return a tensor")
         return None
-    nodes = own_nodes(function) if nodes is None else nodes
-    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
-        return None
-    returns = [n for n in nodes if isinstance(n, ast.Return)]
+    found = nodes if nodes is not None else statements if statements is not None else own_statements(function)
+    returns = [n for n in found if isinstance(n, ast.Return)]
     if not returns or any(r.value is None for r in returns):
         return None
     body = _Body(function, nodes, min(r.lineno for r in returns), imports, me)
     needs: set[str] = set()
     if not all(body.tensor(r.value, needs) for r in returns):  # type: ignore[arg-type]
         return None
+    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in body.nodes):
+        return None  # a generator: what its returns give is not what a call gives
     return ReturnFact(needs=tuple(sorted(needs)), source=f"{function.name}() returns a tensor")
