@@ -27,6 +27,7 @@ from .files import Source, SourceError, decode_source, read_source
 from .findings import FileResult, Finding
 from .index import ClassIndex, FileSummary, module_of, summarise
 from .notebooks import Notebook, NotebookError, place, write_back
+from .rules import needs_stage2
 from .runtime import ConfirmSettings, ProbeRunner, RuntimeEvidence
 from .tracing import TraceEvidence
 
@@ -103,12 +104,6 @@ def _newer_syntax(line: str) -> str | None:
         return (f"needs Python 3.12 syntax (PEP 695 type parameters); nnreg runs on "
                 f"{sys.version_info.major}.{sys.version_info.minor}")
     return None
-
-
-def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
-    """Stage 1's verdict: only a module class that may assign a tensor to ``self`` can hold a finding."""
-    return any(index.is_module_class(c) and (c.may_hold_tensor or any(
-        index.call_returns_tensor(c, callee) for callee in sorted(c.tensor_sources))) for c in summary.classes.values())
 
 
 def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:
@@ -209,7 +204,7 @@ def run(paths: Iterable[Path], root: Path, options: Options, stdin: tuple[Path, 
             index.add(item.summary)
     _expand_star_imports(loaded, index)
     pending = [item for item in loaded if item.summary is not None and item.source is not None
-               and (not prefilter or needs_libcst(item.summary, index))]
+               and (not prefilter or needs_stage2(item.summary, index, options))]
     waiting = {id(item) for item in pending}
     for item in loaded:
         if id(item) not in waiting:

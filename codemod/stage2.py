@@ -13,11 +13,13 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .analysis import ClassFacts, analyse_class, module_classes
 from .config import Options
-from .decision import candidate_names, decide_class
+from .decision import candidate_names
 from .files import Source, source_lines
 from .findings import Finding
 from .index import ClassIndex, ClassSummary, FileSummary, module_of
-from .rewrite import SpellingError, apply_edits
+from .reasons import Reason
+from .rewrite import SpellingError
+from .rules import check_class, rewrite_findings
 from .runtime import ProbeRunner
 from .tracing import TraceEvidence
 
@@ -42,7 +44,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     lines = source_lines(source.text)
     classes = [(summary_, analyse_class(node, summary_, summary, index, positions, lines))
                for node, summary_ in module_classes(module, summary, index)]
-    decided = [decide_class(facts, index, options, display) for _, facts in classes]  # a class may be defined twice
+    decided = [check_class(facts, index, options, display) for _, facts in classes]  # a class may be defined twice
     reports: dict[str, Any] | None = None
     if isinstance(runtime, TraceEvidence):
         reports = runtime.reports(source.path)
@@ -52,7 +54,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
                               source.notebook is not None) if requests else {}
     for position, (class_summary, facts) in enumerate(classes):  # what runtime saw of a class decides it again
         if reports and class_summary.qualname in reports:
-            decided[position] = decide_class(facts, index, options, display, reports[class_summary.qualname])
+            decided[position] = check_class(facts, index, options, display, reports[class_summary.qualname])
     findings = [finding for found in decided for finding in found if options.selects(finding.code)]
     findings.sort(key=lambda f: (f.line, f.column))
     for finding in findings:
@@ -60,7 +62,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if source.notebook is not None else 0  # a cell may ``await``
     fixed, error = _rewrite(module, findings, summary, options, display, flags)
     if fixed is not None and isinstance(runtime, ProbeRunner) and reports is not None:
-        failed = verify(runtime, source, summary, findings, reports, fixed)
+        failed = verify(runtime, source, summary, findings, reports, fixed, options)
         if failed:
             fixed, error = _rewrite(module, findings, summary, options, display, flags)
     if isinstance(runtime, TraceEvidence):
@@ -93,13 +95,12 @@ def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, 
     if not edits:
         return None, None
     try:
-        fixed = apply_edits(module, edits, summary.imports, options.buffer_style, options.line_length).bytes
+        fixed = rewrite_findings(module, findings, summary.imports, options).bytes
     except SpellingError as exc:
         for finding in findings:
             if finding.action != "skip":
-                finding.status, finding.action = "unsafe", "skip"
-                finding.reasons.append(f"refused: {exc}")
-                finding.held_back.append(finding.reasons[-1])
+                finding.reasons.append(Reason.of("R-SPELLING", f"refused: {exc}"))
+                finding.conclude(options)
         return None, None
     try:
         compile(fixed, display, "exec", flags=flags, dont_inherit=True)
@@ -109,7 +110,7 @@ def _rewrite(module: cst.Module, findings: list[Finding], summary: FileSummary, 
 
 
 def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings: list[Finding],
-           before: dict[str, Any], fixed: bytes) -> bool:
+           before: dict[str, Any], fixed: bytes, options: Options) -> bool:
     """Run the rewritten source (SPEC 5 step 5); mark the findings of every class that fails unsafe.
     A class that could not be built before the rewrite cannot be verified: its findings keep the static
     decision and say so. Returns whether any class failed."""
@@ -124,23 +125,24 @@ def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings:
         old = before.get(qualname, {})
         if not old.get("built"):
             for finding in mine:
-                finding.reasons.append(f"runtime verification could not run: {old.get('error') or 'not built'}")
+                finding.reasons.append(Reason.of("X-VERIFY-SKIPPED", "runtime verification could not run: "
+                                                                     f"{old.get('error') or 'not built'}"))
             continue
         problems = _verification_problems(old, after.get(qualname, {}), mine)
         gaps = _verification_gaps(old, after.get(qualname, {}))
         for finding in mine:
             if problems:
-                refused = [f"refused by runtime verification: {p}" for p in problems]
-                finding.status, finding.action = "unsafe", "skip"
-                finding.reasons.extend(refused)
-                finding.held_back.extend(refused)
+                finding.reasons.extend(Reason.of("R-VERIFICATION", f"refused by runtime verification: {p}")
+                                       for p in problems)
+                finding.conclude(options)
                 continue
             added = finding.attribute in set(after[qualname].get("state_dict") or []) - set(old.get("state_dict") or [])
             keys = f"state_dict gains the key '{finding.attribute}'" if added else "state_dict keys unchanged"
             if gaps:
-                finding.reasons.append(f"runtime verification incomplete ({'; '.join(gaps)}); {keys}")
+                finding.reasons.append(Reason.of("X-VERIFY-INCOMPLETE",
+                                                 f"runtime verification incomplete ({'; '.join(gaps)}); {keys}"))
             else:
-                finding.reasons.append(f"runtime verification passed; {keys}")
+                finding.reasons.append(Reason.of("X-VERIFIED", f"runtime verification passed; {keys}"))
             if finding.runtime is not None:
                 finding.runtime["verified"] = not gaps
         failed |= bool(problems)

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .files import source_lines
-from .findings import RULES, Finding
+from .findings import Finding
+from .rules import RULES
 
 _COMMENT = re.compile(r"#\s*(?:(?P<nnreg>nnreg\s*:\s*ignore)(?:\[(?P<listed>[^\]]*)\])?"
                       r"|(?P<noqa>noqa)\b(?P<colon>\s*:(?P<codes>[^#\n]*))?)", re.IGNORECASE)

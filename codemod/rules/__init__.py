@@ -1,0 +1,64 @@
+"""The rule registry: every code nnreg knows, in the order it reports and documents them.
+
+``--select``/``--ignore`` validation, suppression comments, the text report, ``--statistics``, SARIF,
+the PR body and ``nnreg rule`` read ``RULES``; stage 1 asks the enabled rules' cheap predicates and
+stage 2 runs their checks and rewrites. A new rule is one module here and one line in ``RULES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .base import Invalid, Rule
+from .nr001 import TensorShouldBeParameter
+from .nr002 import TensorShouldBeBuffer
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from ..analysis import ClassFacts
+    from ..config import Options
+    from ..findings import Finding
+    from ..imports import ImportTable
+    from ..index import ClassIndex, FileSummary
+
+RULES: dict[str, Rule] = {rule.code: rule for rule in (TensorShouldBeParameter(), TensorShouldBeBuffer())}
+
+__all__ = ["RULES", "Invalid", "Rule", "check_class", "enabled", "needs_stage2", "rewrite_findings"]
+
+
+def enabled(options: Options) -> list[Rule]:
+    return [rule for code, rule in RULES.items() if options.selects(code)]
+
+
+def _once(rules: list[Rule], hook: str) -> list[Rule]:
+    """One rule per implementation of ``hook``: rules that inherit it share one run."""
+    by_function: dict[Callable[..., Any], Rule] = {}
+    for rule in rules:
+        by_function.setdefault(getattr(type(rule), hook), rule)
+    return list(by_function.values())
+
+
+def needs_stage2(summary: FileSummary, index: ClassIndex, options: Options) -> bool:
+    """Stage 1's verdict: some class of the file may hold a finding of an enabled rule."""
+    rules = enabled(options)
+    return any(rule.may_hold_finding(c, index) for c in summary.classes.values() for rule in rules)
+
+
+def check_class(facts: ClassFacts, index: ClassIndex, options: Options, path: str,
+                runtime: dict[str, Any] | None = None) -> list[Finding]:
+    """Every enabled rule's findings in one class (a shared check once, with all its codes: stage 2
+    applies ``--select`` to what it reports)."""
+    return [finding for rule in _once(enabled(options), "check")
+            for finding in rule.check(facts, index, options, path, runtime)]
+
+
+def rewrite_findings(module: cst.Module, findings: list[Finding], imports: ImportTable,
+                     options: Options) -> cst.Module:
+    """The module with the edits of the findings still to apply, each rule's rewrite in registry order."""
+    todo = [f for f in findings if f.action != "skip"]
+    for rule in _once([rule for code, rule in RULES.items() if any(f.code == code for f in todo)], "rewrite"):
+        mine = {code for code, other in RULES.items() if type(other).rewrite is type(rule).rewrite}
+        module = rule.rewrite(module, [e for f in todo if f.code in mine for e in f.edits], imports, options)
+    return module
