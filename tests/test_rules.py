@@ -98,3 +98,15 @@ def test_reason_codes_start_with_their_kind_letter() -> None:
 ])
 def test_status_is_the_strongest_status_a_reason_holds(codes: list[str], ambiguous: str, status: str) -> None:
     assert status_of([Reason.of(code, code) for code in codes], Options(ambiguous=ambiguous)) == status
+
+
+def test_a_refusal_found_by_the_rewrite_settles_the_finding_through_its_reasons(tmp_path: Path) -> None:
+    """Stage 2 adds the spelling refusal as a reason; the status follows from it (unsafe), not by hand."""
+    result = _run(tmp_path, "from torch import randn\nfrom torch.nn import Module\nimport numpy as torch\n\n\n"
+                            "class Net(Module):\n    def __init__(self, n):\n        super().__init__()\n"
+                            "        self.weight = randn(n, n, requires_grad=True)\n\n"
+                            "    def forward(self, x):\n        return x @ self.weight\n")
+    [finding] = result.findings
+    assert (finding.code, finding.status, finding.action, result.fixed) == ("NR001", "unsafe", "skip", None)
+    assert [r.code for r in finding.reasons if r.kind == "refusal"] == ["R-SPELLING"]
+    assert finding.held_back == ["refused: the name 'torch' is bound to numpy; cannot spell torch.nn.Parameter"]
