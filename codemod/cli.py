@@ -433,6 +433,36 @@ def trace(output: Path | None, command: tuple[str, ...]) -> None:
     sys.exit(status)
 
 
+@main.command()
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Print every rule.")
+@click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True, help="markdown: docs/rules.md, every rule and the reason codes.")
+def rule(code: str | None, show_all: bool, output_format: str) -> None:
+    """Print the documentation of rule CODE (NR001), or of every rule with --all.
+
+    \b
+        nnreg rule NR002
+        nnreg rule --all --format markdown > docs/rules.md"""
+    from .rules import RULES
+    from .rules.documentation import as_json, markdown, rule_text
+
+    if output_format == "markdown":
+        if code is not None or not show_all:
+            raise _Fatal("--format markdown writes docs/rules.md: use it with --all and no CODE")
+        click.echo(markdown(), nl=False)
+        return
+    if show_all == (code is not None):
+        raise _Fatal("give one rule CODE, or --all")
+    chosen = list(RULES.values()) if show_all else [RULES.get(str(code).strip().upper())]
+    if chosen[0] is None:
+        raise _Fatal(f"unknown rule code '{code}' (known codes: {', '.join(RULES)})")
+    if output_format == "json":
+        click.echo(as_json(chosen), nl=False)  # type: ignore[arg-type]
+    else:
+        click.echo("\n".join(rule_text(r) for r in chosen), nl=False)  # type: ignore[union-attr]
+
+
 def run_main() -> None:
     """Entry point that turns an unexpected crash into exit code 2 with a one-line message."""
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .findings import RULES
+from .rules import RULES
 
 EXTENSIONS = ("py", "ipynb")  # the kinds of file nnreg reads
 

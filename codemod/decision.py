@@ -17,6 +17,7 @@ from .calibration import calibrated
 from .config import Options
 from .findings import Edit, Finding
 from .index import ClassIndex
+from .reasons import Reason, status_of
 
 TRAINABLE_NAME = re.compile(r"^(weight|bias|gamma|beta|embedding|embeddings|.+_(weight|bias|embedding|embeddings))$")
 CONSTANT_NAME = re.compile(
@@ -44,10 +45,10 @@ STANDARD_LAYER_TENSORS = re.compile(r"^(weight|bias|running_mean|running_var|num
 
 @dataclass
 class Evidence:
-    parameter: list[tuple[str, float]]
-    buffer: list[tuple[str, float]]
-    integer: str | None = None
-    trains: str | None = None
+    parameter: list[tuple[Reason, float]]
+    buffer: list[tuple[Reason, float]]
+    integer: Reason | None = None
+    trains: Reason | None = None
     stateful: str | None = None
 
 
@@ -64,7 +65,7 @@ def _reaching(uses: list[Use], tensors: list[Assignment]) -> list[Use]:
 
 
 def _layer_intent(attribute: str, tensors: list[Assignment], facts: ClassFacts,
-                  siblings: frozenset[str]) -> tuple[list[tuple[str, float]], bool]:
+                  siblings: frozenset[str]) -> tuple[list[tuple[Reason, float]], bool]:
     """The class-level picture of a hand-written layer (SPEC 3): the tensor's role in ``forward`` (a
     linear map of the input, or the bias added to one), its initialisation, and what else the class
     says: a comment or docstring calling it trainable, ``nn.Parameter`` siblings, a weight and bias
@@ -88,10 +89,10 @@ def _layer_intent(attribute: str, tensors: list[Assignment], facts: ClassFacts,
         role = (f"used as a linear map of the input in {use.method}() (line {use.line})" if maps
                 else f"added as the bias of a linear map in {use.method}() (line {use.line})")
         if signs:
-            return [(f"{role}; {'; '.join(signs)}", 0.85)], False
-        return [(role, 0.6)], True
+            return [(Reason.of("E-LAYER-ROLE", f"{role}; {'; '.join(signs)}"), 0.85)], False
+        return [(Reason.of("E-LAYER-ROLE", role), 0.6)], True
     if says and inits & {"random", "empty", "fill"}:
-        return [("a comment or docstring calls it trainable", 0.8)], False
+        return [(Reason.of("E-SAYS-TRAINABLE", "a comment or docstring calls it trainable"), 0.8)], False
     return [], False
 
 
@@ -108,60 +109,66 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     for assignment in tensors:
         info = assignment.info
         if info.lost_parameter:
-            evidence.trains = (f"{info.source} returns a plain tensor whenever the device or dtype changes: the "
-                               f"Parameter is never registered or trained; the fix converts before wrapping")
+            evidence.trains = Reason.of("E-LOST-PARAMETER",
+                                        f"{info.source} returns a plain tensor whenever the device or dtype changes: the "
+                                        f"Parameter is never registered or trained; the fix converts before wrapping")
         elif info.requires_grad:
-            evidence.trains = f"created with requires_grad=True ({info.source})"
+            evidence.trains = Reason.of("E-REQUIRES-GRAD", f"created with requires_grad=True ({info.source})")
         elif info.requires_grad is False:
-            evidence.buffer.append(("created with requires_grad=False", 0.8))
+            evidence.buffer.append((Reason.of("E-NO-REQUIRES-GRAD", "created with requires_grad=False"), 0.8))
         if info.dtype in ("int", "bool"):
-            evidence.integer = f"{info.dtype} dtype ({info.source}): a Parameter cannot hold it"
+            evidence.integer = Reason.of("E-INTEGER", f"{info.dtype} dtype ({info.source}): a Parameter cannot hold it")
         if trainable and info.init in ("random", "empty"):
-            evidence.parameter.append((f"trainable name '{attribute}' with {info.init} init {info.source}", 0.8))
+            evidence.parameter.append((Reason.of(
+                "E-TRAINABLE-NAME", f"trainable name '{attribute}' with {info.init} init {info.source}"), 0.8))
         elif trainable and info.init == "fill":
-            evidence.parameter.append((f"trainable name '{attribute}' initialised like a scale/bias ({info.source})", 0.75))
+            evidence.parameter.append((Reason.of(
+                "E-TRAINABLE-NAME", f"trainable name '{attribute}' initialised like a scale/bias ({info.source})"), 0.75))
         elif not trainable and not intent and info.init in ("fill", "deterministic"):
-            evidence.buffer.append((f"deterministic constructor {info.source}", 0.8))
+            evidence.buffer.append((Reason.of("E-DETERMINISTIC", f"deterministic constructor {info.source}"), 0.8))
         if info.nn_init:
-            evidence.parameter.append(("initialised by a torch.nn.init function, like a weight", 0.9))
+            evidence.parameter.append((Reason.of("E-NN-INIT", "initialised by a torch.nn.init function, like a weight"),
+                                       0.9))
         if info.detached:
-            evidence.buffer.append(("detached from autograd (.detach() / .data)", 0.7))
+            evidence.buffer.append((Reason.of("E-DETACHED", "detached from autograd (.detach() / .data)"), 0.7))
         if assignment.in_no_grad:
-            evidence.buffer.append(("created under torch.no_grad()", 0.7))
+            evidence.buffer.append((Reason.of("E-NO-GRAD-BLOCK", "created under torch.no_grad()"), 0.7))
     if uses("nn-init"):
-        evidence.parameter.append(("initialised with torch.nn.init like a weight", 0.9))
+        evidence.parameter.append((Reason.of("E-NN-INIT", "initialised with torch.nn.init like a weight"), 0.9))
     if uses("requires-grad-set"):
-        evidence.trains = "requires_grad switched on with .requires_grad_() / .requires_grad = True"
+        evidence.trains = Reason.of("E-REQUIRES-GRAD",
+                                    "requires_grad switched on with .requires_grad_() / .requires_grad = True")
     if uses("requires-grad-unset"):
-        evidence.buffer.append(("requires_grad switched off", 0.8))
+        evidence.buffer.append((Reason.of("E-NO-REQUIRES-GRAD", "requires_grad switched off"), 0.8))
     if uses("grad-read"):
-        evidence.parameter.append((".grad is read", 0.85))
+        evidence.parameter.append((Reason.of("E-GRAD-READ", ".grad is read"), 0.85))
     if CONSTANT_NAME.match(attribute):
-        evidence.buffer.append((f"constant-like name '{attribute}'", 0.7))
+        evidence.buffer.append((Reason.of("E-CONSTANT-NAME", f"constant-like name '{attribute}'"), 0.7))
     mutations = [u for u in uses("mutation", "data-mutation", "data-assignment") if u.method not in facts.init_methods]
     updates = [a for a in facts.assignments
                if a.attribute == attribute and a.method not in facts.init_methods and a.updates_itself]
     if mutations:
         first = mutations[0]
         evidence.stateful = f"mutated in place in {first.method}() (line {first.line})"
-        evidence.buffer.append((evidence.stateful + ": running state", 0.85))
+        evidence.buffer.append((Reason.of("E-RUNNING-STATE", evidence.stateful + ": running state"), 0.85))
     elif updates:
         evidence.stateful = f"updated from its own value in {updates[0].method}() (line {updates[0].line})"
-        evidence.buffer.append((evidence.stateful + ": running state", 0.85))
+        evidence.buffer.append((Reason.of("E-RUNNING-STATE", evidence.stateful + ": running state"), 0.85))
     if weak and evidence.parameter == intent and not evidence.trains:
-        evidence.buffer.append(("nothing else in the class says it is trained: it may be a fixed projection", 0.6))
+        evidence.buffer.append((Reason.of("E-FIXED-PROJECTION", "nothing else in the class says it is trained: it may "
+                                          "be a fixed projection"), 0.6))
     evidence.parameter = list(dict.fromkeys(evidence.parameter))  # two assignments, one piece of evidence
     evidence.buffer = list(dict.fromkeys(evidence.buffer))
     return evidence
 
 
-def choose(evidence: Evidence, options: Options) -> tuple[str, str, float, list[str]]:
+def choose(evidence: Evidence, options: Options) -> tuple[str, str, float, list[Reason]]:
     """Proposed action, chosen action (``skip`` when ambiguous), confidence and reasons.
 
     An integer dtype settles it for a buffer (a Parameter cannot hold one) and an explicit request
     for gradients settles it for a Parameter; other evidence is weighed, and a conflict is ambiguous.
     """
-    reasons = [text for text, _ in evidence.parameter + evidence.buffer]
+    reasons = [reason for reason, _ in evidence.parameter + evidence.buffer]
     if evidence.integer:
         return "buffer", "buffer", 0.95, [evidence.integer, *reasons]
     if evidence.trains:
@@ -171,13 +178,14 @@ def choose(evidence: Evidence, options: Options) -> tuple[str, str, float, list[
     if param_weights and buffer_weights:
         proposed = "parameter" if max(param_weights) > max(buffer_weights) else "buffer"
         chosen = options.ambiguous if options.ambiguous != "skip" else "skip"
-        return proposed, chosen, 0.5, ["ambiguous: evidence for both Parameter and buffer", *reasons]
+        return proposed, chosen, 0.5, [Reason.of("D-CONFLICT", "ambiguous: evidence for both Parameter and buffer"),
+                                       *reasons]
     if param_weights:
         return "parameter", "parameter", _confidence(param_weights), reasons
     if buffer_weights:
         return "buffer", "buffer", _confidence(buffer_weights), reasons
-    return "buffer", "buffer", 0.6, ["no evidence of intent to train: a buffer keeps every value and only "
-                                     "makes the tensor follow the module"]
+    return "buffer", "buffer", 0.6, [Reason.of("E-NO-INTENT", "no evidence of intent to train: a buffer keeps every "
+                                               "value and only makes the tensor follow the module")]
 
 
 @dataclass
@@ -210,84 +218,103 @@ class _ClassView:
 
 
 def _refusals(attribute: str, action: str, tensors: list[Assignment], others: list[Assignment],
-              view: _ClassView) -> list[str]:
+              view: _ClassView) -> list[Reason]:
     """Reasons why rewriting would break the code (SPEC section 4); empty when it is safe."""
     facts, aliases = view.facts, view.aliases
-    refusals: list[str] = []
+    refusals: list[Reason] = []
     if attribute in view.members or attribute in MODULE_MEMBERS:
-        refusals.append(f"'{attribute}' already exists as a class attribute, property or method "
-                        f"(register_buffer raises KeyError: attribute '{attribute}' already exists)")
+        refusals.append(Reason.of("R-MEMBER-NAME",
+                                  f"'{attribute}' already exists as a class attribute, property or method "
+                                  f"(register_buffer raises KeyError: attribute '{attribute}' already exists)"))
     if "__getattr__" in view.members:
-        refusals.append("the class defines __getattr__, so every register_buffer raises 'attribute already exists'")
+        refusals.append(Reason.of("R-GETATTR",
+                                  "the class defines __getattr__, so every register_buffer raises 'attribute already exists'"))
     if view.facts.layer_base and STANDARD_LAYER_TENSORS.match(attribute):
-        refusals.append(f"base class {view.facts.layer_base} may register '{attribute}' itself")
+        refusals.append(Reason.of("R-LAYER-BASE",
+                                  f"base class {view.facts.layer_base} may register '{attribute}' itself"))
     for use in facts.uses_of(attribute, "del"):
-        refusals.append(f"'del self.{attribute}' in {use.method}() (line {use.line}): a later assignment "
-                        "would silently make it a plain attribute again")
+        refusals.append(Reason.of("R-DEL",
+                                  f"'del self.{attribute}' in {use.method}() (line {use.line}): a later assignment "
+                                  "would silently make it a plain attribute again"))
     for assignment in tensors:
         if assignment.shape != "plain":
-            refusals.append(f"{assignment.shape} assignment at line {assignment.line} cannot be rewritten safely")
+            refusals.append(Reason.of("R-SHAPE",
+                                      f"{assignment.shape} assignment at line {assignment.line} cannot be rewritten safely"))
         if assignment.before_super:
-            refusals.append(f"assigned before super().__init__() (line {assignment.line}): registration would raise "
-                            "AttributeError: cannot assign before Module.__init__() call")
+            refusals.append(Reason.of("R-BEFORE-SUPER",
+                                      f"assigned before super().__init__() (line {assignment.line}): registration would raise "
+                                      "AttributeError: cannot assign before Module.__init__() call"))
         info = assignment.info
         if info.on_cpu:
-            refusals.append(f"placed on the CPU on purpose (line {assignment.line})")
+            refusals.append(Reason.of("R-ON-CPU", f"placed on the CPU on purpose (line {assignment.line})"))
         if info.alias_of and info.alias_of.startswith("self.") and info.alias_of != f"self.{attribute}":
-            refusals.append(f"alias of {info.alias_of}: the same tensor under two names comes apart on .to()")
+            refusals.append(Reason.of("R-ALIAS-OF",
+                                      f"alias of {info.alias_of}: the same tensor under two names comes apart on .to()"))
         if info.alias_of and not info.alias_of.startswith("self."):
             shared = sorted(set(aliases.get(info.alias_of, [])))
             if len(shared) > 1:
-                refusals.append(f"the same tensor object ({info.alias_of}) is stored as "
-                                f"{', '.join('self.' + s for s in shared)}")
+                refusals.append(Reason.of("R-SHARED-OBJECT", f"the same tensor object ({info.alias_of}) is stored as "
+                                f"{', '.join('self.' + s for s in shared)}"))
         for ref in sorted(info.refs):
             head = ref.split(".")[0]
             if head in view.parameters or (head in view.submodules and "." in ref):
-                refusals.append(f"derived from the registered Parameter self.{ref}: a view or expression of a "
-                                "Parameter must be computed in forward")
+                refusals.append(Reason.of("R-PARAMETER-VIEW",
+                                          f"derived from the registered Parameter self.{ref}: a view or expression of a "
+                                          "Parameter must be computed in forward"))
                 break
     for other in aliases.get(f"self.{attribute}", []):
         if other != attribute:
-            refusals.append(f"self.{other} is an alias of it: the two would come apart on .to()")
+            refusals.append(Reason.of("R-ALIASED-BY",
+                                      f"self.{other} is an alias of it: the two would come apart on .to()"))
     for assignment in others:
         if all(t.excludes(assignment) for t in tensors):
             continue  # on its own branch of an ``if``: that path never registers the name
         kind = assignment.info.kind
         where = f"in {assignment.method}() (line {assignment.line})"
         if kind in ("other", "module"):
-            refusals.append(f"also given a non-tensor value {where}: a buffer would raise TypeError")
+            refusals.append(Reason.of("R-NON-TENSOR",
+                                      f"also given a non-tensor value {where}: a buffer would raise TypeError"))
         elif kind == "possible" and assignment.method in facts.init_methods and not _derived_from_itself(
                 attribute, assignment):
-            refusals.append(f"also assigned a value nnreg cannot type {where}")
+            refusals.append(Reason.of("R-UNTYPED-VALUE", f"also assigned a value nnreg cannot type {where}"))
         elif action == "parameter" and kind in ("tensor", "possible"):
-            refusals.append(f"assigned a plain tensor {where}: PyTorch raises TypeError: cannot assign "
-                            "'torch.FloatTensor' as parameter")
+            refusals.append(Reason.of("R-PLAIN-TENSOR",
+                                      f"assigned a plain tensor {where}: PyTorch raises TypeError: cannot assign "
+                                      "'torch.FloatTensor' as parameter"))
     for use in facts.uses_of(attribute, ".numpy()", ".tolist()", ".cpu()"):
-        refusals.append(f"used on the CPU on purpose: {use.kind} in {use.method}() (line {use.line})")
+        refusals.append(Reason.of("R-CPU-USE",
+                                  f"used on the CPU on purpose: {use.kind} in {use.method}() (line {use.line})"))
     for use in facts.after_init(attribute, "host")[:1]:
-        refusals.append(f"read as Python values on the host ({use.detail} in {use.method}(), line {use.line}): "
-                        "on a GPU every such read would wait for the device")
+        refusals.append(Reason.of("R-HOST-READ",
+                                  f"read as Python values on the host ({use.detail} in {use.method}(), line {use.line}): "
+                                  "on a GPU every such read would wait for the device"))
     for use in facts.after_init(attribute, "default-device")[:1]:
-        refusals.append(f"combined with {use.detail}(...) made on the default device in {use.method}() "
-                        f"(line {use.line}): moved alone, it would meet a tensor on another device")
+        refusals.append(Reason.of("R-DEFAULT-DEVICE",
+                                  f"combined with {use.detail}(...) made on the default device in {use.method}() "
+                                  f"(line {use.line}): moved alone, it would meet a tensor on another device"))
     for use in facts.uses_of(attribute, "own-optimizer")[:1]:
-        refusals.append(f"trained by an optimizer of its own ({use.detail} in {use.method}(), line {use.line}): "
-                        "registered, the module's optimizer would update it too")
+        refusals.append(Reason.of("R-OWN-OPTIMIZER",
+                                  f"trained by an optimizer of its own ({use.detail} in {use.method}(), line {use.line}): "
+                                  "registered, the module's optimizer would update it too"))
     for use in facts.uses_of(attribute, "registered-view")[:1]:
-        refusals.append(f"part of it is registered as '{use.detail}' in {use.method}() (line {use.line}): "
-                        "registering the whole would hold the same storage twice, and .to() would part them")
+        refusals.append(Reason.of("R-REGISTERED-VIEW",
+                                  f"part of it is registered as '{use.detail}' in {use.method}() (line {use.line}): "
+                                  "registering the whole would hold the same storage twice, and .to() would part them"))
     if any(a.info.partly_registered for a in tensors):
-        refusals.append("one branch of the conditional expression is already registered: wrapping both would "
-                        "register that Parameter as a buffer; split it into an if statement by hand")
+        refusals.append(Reason.of("R-PARTLY-REGISTERED",
+                                  "one branch of the conditional expression is already registered: wrapping both would "
+                                  "register that Parameter as a buffer; split it into an if statement by hand"))
     reads = facts.reads_after_init(attribute)
     if reads and all(u.method in facts.data_loading_methods for u in reads):
-        refusals.append(f"read only in {reads[0].method}(), which runs in data loading (a collate_fn or a "
-                        "torch.utils.data callback): the tensor must stay on the CPU there")
+        refusals.append(Reason.of("R-DATA-LOADING",
+                                  f"read only in {reads[0].method}(), which runs in data loading (a collate_fn or a "
+                                  "torch.utils.data callback): the tensor must stay on the CPU there"))
     if action == "parameter":
         for use in facts.uses_of(attribute, "mutation"):
             if use.method not in facts.init_methods and not use.in_no_grad:
-                refusals.append(f"updated in place in {use.method}() (line {use.line}) outside torch.no_grad(): "
-                                "a leaf Variable that requires grad cannot be used in an in-place operation")
+                refusals.append(Reason.of("R-INPLACE-LEAF",
+                                          f"updated in place in {use.method}() (line {use.line}) outside torch.no_grad(): "
+                                          "a leaf Variable that requires grad cannot be used in an in-place operation"))
     return list(dict.fromkeys(refusals))
 
 
@@ -296,29 +323,37 @@ def _derived_from_itself(attribute: str, assignment: Assignment) -> bool:
     return attribute in heads(assignment.info.refs)
 
 
-def _warnings(attribute: str, action: str, persistent: bool, stateful: bool, tensors: list[Assignment]) -> list[str]:
-    warnings: list[str] = []
+def _warnings(attribute: str, action: str, persistent: bool, stateful: bool,
+              tensors: list[Assignment]) -> list[Reason]:
+    warnings: list[Reason] = []
     dtypes = {a.info.dtype for a in tensors}
     if "float64" in dtypes:
-        warnings.append("warning: float64 tensor: .half()/.bfloat16()/.to(dtype) on the module now cast it "
-                        "(precision-critical tables may lose accuracy)")
+        warnings.append(Reason.of("W-FLOAT64",
+                                  "warning: float64 tensor: .half()/.bfloat16()/.to(dtype) on the module now cast it "
+                                  "(precision-critical tables may lose accuracy)"))
     elif dtypes & {"float", "complex"}:
-        warnings.append("warning: floating tensor: .half()/.bfloat16()/.to(dtype) on the module now cast it")
+        warnings.append(Reason.of("W-FLOAT-CAST",
+                                  "warning: floating tensor: .half()/.bfloat16()/.to(dtype) on the module now cast it"))
     elif None in dtypes:
-        warnings.append("warning: if it is a floating tensor, .half()/.bfloat16()/.to(dtype) on the module now cast it")
+        warnings.append(Reason.of("W-MAYBE-FLOAT-CAST",
+                                  "warning: if it is a floating tensor, .half()/.bfloat16()/.to(dtype) on the module now cast it"))
     if action == "parameter" or persistent:
-        warnings.append(f"warning: adds state_dict key '{attribute}': old checkpoints fail load_state_dict(strict=True) "
-                        "with Missing key(s); load with strict=False or fill the key in a "
-                        "register_load_state_dict_pre_hook")
+        warnings.append(Reason.of("W-STATE-DICT-KEY",
+                                  f"warning: adds state_dict key '{attribute}': old checkpoints fail load_state_dict(strict=True) "
+                                  "with Missing key(s); load with strict=False or fill the key in a "
+                                  "register_load_state_dict_pre_hook"))
     if action == "parameter":
-        warnings.append("warning: the optimizer now trains it (weight decay applies); DDP may need "
-                        "find_unused_parameters=True if forward does not always use it")
+        warnings.append(Reason.of("W-OPTIMIZER",
+                                  "warning: the optimizer now trains it (weight decay applies); DDP may need "
+                                  "find_unused_parameters=True if forward does not always use it"))
     if action == "buffer" and stateful:
-        warnings.append("warning: DDP broadcasts buffers from rank 0 before every forward")
+        warnings.append(Reason.of("W-DDP-BROADCAST",
+                                  "warning: DDP broadcasts buffers from rank 0 before every forward"))
     arguments = sorted({a.info.from_argument for a in tensors if a.info.from_argument})
     if arguments:
-        warnings.append(f"warning: the tensor comes from the caller (argument {arguments[0]}): after .to() the "
-                        "module holds its own copy")
+        warnings.append(Reason.of("W-CALLER-TENSOR",
+                                  f"warning: the tensor comes from the caller (argument {arguments[0]}): after .to() the "
+                                  "module holds its own copy"))
     return warnings
 
 
@@ -361,31 +396,38 @@ def _registered_elsewhere_only(attribute: str, tensors: list[Assignment], assign
     return bool(registrations) and all(t.excludes(r) for t in tensors for r in registrations)
 
 
-def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignment], view: _ClassView) -> list[str]:
+def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignment],
+            view: _ClassView) -> list[Reason]:
     """Why rewriting would be a guess: the module may not need it, or the value is runtime state."""
     facts = view.facts
-    doubts: list[str] = []
+    doubts: list[Reason] = []
     if not facts.reads_after_init(attribute) and attribute not in view.inherited_reads:
-        doubts.append("never read outside __init__ in this class: registering it changes nothing nnreg can see")
+        doubts.append(Reason.of("D-NEVER-READ",
+                                "never read outside __init__ in this class: registering it changes nothing nnreg can see"))
     ranks = {a.info.rank0 for a in tensors}
     if "maybe" in ranks and None not in ranks:
-        doubts.append("may be a 0-d tensor (built from an argument that accepts a Python number or defaults to a 0-d tensor): a 0-d "
-                      "CPU tensor works next to tensors on any device, so registering may change nothing")
+        doubts.append(Reason.of("D-MAYBE-0D",
+                                "may be a 0-d tensor (built from an argument that accepts a Python number or defaults to a 0-d tensor): a 0-d "
+                                "CPU tensor works next to tensors on any device, so registering may change nothing"))
     for a in assignments:  # a cache rebuilt behind ``if self.X is None or <too small>`` is a table, not per-call state
         if a.method not in facts.init_methods and attribute not in heads(a.info.every_path_refs) and not a.built_once:
-            doubts.append(f"runtime state: {a.method}() replaces it with a new value (line {a.line})")
+            doubts.append(Reason.of("D-RUNTIME-STATE",
+                                    f"runtime state: {a.method}() replaces it with a new value (line {a.line})"))
             break
     filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)
     if all(a.info.init == "empty" for a in tensors) and not filled:
-        doubts.append("uninitialised memory (torch.empty / torch.Tensor(size)) that nothing fills: a placeholder, "
-                      "not a value the module computes with")
+        doubts.append(Reason.of("D-UNINITIALISED",
+                                "uninitialised memory (torch.empty / torch.Tensor(size)) that nothing fills: a placeholder, "
+                                "not a value the module computes with"))
     for use in facts.uses_of(attribute, "by-name")[:1]:
         where = use.method if use.method.startswith("<") else f"{use.method}()"
-        doubts.append(f"listed by name in {use.detail} ({where}, line {use.line}): code that saves or "
-                      "moves attributes by name may manage it already")
+        doubts.append(Reason.of("D-BY-NAME",
+                                f"listed by name in {use.detail} ({where}, line {use.line}): code that saves or "
+                                "moves attributes by name may manage it already"))
     for use in [u for u in facts.uses_of("*", "computed-registration") if attribute.startswith(u.detail)][:1]:
-        doubts.append(f"{use.method}() registers tensors under names computed at run time (line {use.line}): "
-                      "this attribute may be one of them")
+        doubts.append(Reason.of("D-COMPUTED-NAME",
+                                f"{use.method}() registers tensors under names computed at run time (line {use.line}): "
+                                "this attribute may be one of them"))
     return doubts
 
 
@@ -448,22 +490,24 @@ def silenced_by(assignments: list[Assignment], code: str) -> list[int]:
     return sorted({s.line for a in assignments for s in a.suppressions if s.silences(code)})
 
 
-def _settle(status: str, action: str, code: str, confidence: float, changes_state_dict: bool, refusals: list[str],
-            assignments: list[Assignment], options: Options, refuted: str | None = None) -> tuple[str, str, list[str]]:
+def _settle(reasons: list[Reason], code: str, confidence: float, changes_state_dict: bool, refusals: list[Reason],
+            assignments: list[Assignment], options: Options, refuted: Reason | None = None) -> list[Reason]:
     """The last word on a finding, first match wins: suppressed by a comment on its line, refused as
     unsafe, refuted by what the probe observed, below ``--min-confidence``, or forbidden by ``--keep-state-dict``.
-    Returns the status, the action and the reasons to add."""
+    Returns the reasons to add to ``reasons`` (which hold the finding's status: ``reasons.status_of``)."""
     if silenced_by(assignments, code):
-        return "suppressed", "skip", ["suppressed by a comment on the line"]
+        return [Reason.of("S-COMMENT", "suppressed by a comment on the line")]
     if refusals:  # a static reason to refuse is never replaced by what the probe saw
-        return "unsafe", "skip", [f"refused: {r}" for r in refusals]
+        return [replace(r, text=f"refused: {r.text}") for r in refusals]
     if refuted:
-        return "unconfirmed", "skip", [refuted]
-    if status == "fixed" and confidence < options.min_confidence:
-        return "ambiguous", "skip", [f"confidence {confidence} is below --min-confidence {options.min_confidence}"]
-    if status == "fixed" and options.keep_state_dict and changes_state_dict:
-        return "unsafe", "skip", ["refused: it would change the state_dict keys, which --keep-state-dict forbids"]
-    return status, action, []
+        return [refuted]
+    if status_of(reasons, options) == "fixed" and confidence < options.min_confidence:
+        return [Reason.of("D-MIN-CONFIDENCE",
+                          f"confidence {confidence} is below --min-confidence {options.min_confidence}")]
+    if status_of(reasons, options) == "fixed" and options.keep_state_dict and changes_state_dict:
+        return [Reason.of("R-KEEP-STATE-DICT",
+                          "refused: it would change the state_dict keys, which --keep-state-dict forbids")]
+    return []
 
 
 def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView, options: Options,
@@ -493,69 +537,74 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
     score = 0.8 if built_once else 0.75
     confidence = calibrated(score)
     if built_once:
-        reasons = [f"built once in {first.method}() (line {first.line}) behind a test that it is unset, and read by "
-                   f"forward: declared in __init__ as a buffer holding None, later assignments fill it"]
+        reasons = [Reason.of("E-BUILT-ONCE",
+                             f"built once in {first.method}() (line {first.line}) behind a test that it is unset, and "
+                             f"read by forward: declared in __init__ as a buffer holding None, later assignments fill it")]
     else:
-        reasons = [f"state fitted in {first.method}() (line {first.line}) and read by {read[0].method}() (line "
-                   f"{read[0].line}): declared in __init__ as a buffer holding None, later assignments fill it"]
+        reasons = [Reason.of("E-FITTED-STATE",
+                             f"state fitted in {first.method}() (line {first.line}) and read by {read[0].method}() "
+                             f"(line {read[0].line}): declared in __init__ as a buffer holding None, later assignments "
+                             f"fill it")]
     refusals = _refusals(attribute, "buffer", late, [], view)
     if not init and facts.super_init_line is None:
-        refusals.append("__init__ has no top-level super().__init__() line to declare it after")
+        refusals.append(Reason.of("R-NO-SUPER-INIT",
+                                  "__init__ has no top-level super().__init__() line to declare it after"))
     for use in facts.uses_of(attribute, "looked-up-by-name")[:1]:
-        refusals.append(f"looked up with {use.detail}() in {use.method}() (line {use.line}): declaring it would change "
-                        "what that finds")
-    status, action = "fixed", "buffer"
-    held_back: list[str] = []
+        refusals.append(Reason.of("R-LOOKED-UP", f"looked up with {use.detail}() in {use.method}() (line {use.line}): "
+                                                 "declaring it would change what that finds"))
     if not built_once:  # fit() or reset_noise()? nothing certain says which: report, do not rewrite
-        unsure = ("set by a method forward does not call: fitted state to register, or runtime state (per "
-                  "batch, per episode) to leave alone; nnreg cannot tell which")
-        reasons.append(unsure)
+        reasons.append(Reason.of("D-FITTED-OR-RUNTIME",
+                                 "set by a method forward does not call: fitted state to register, or runtime state "
+                                 "(per batch, per episode) to leave alone; nnreg cannot tell which"))
         if options.ambiguous == "buffer":
-            reasons.append("--ambiguous buffer chose buffer")
-        else:
-            status, action, held_back = "ambiguous", "skip", [unsure]
-    status, action, last_word = _settle(status, action, "NR002", confidence, persistent, refusals, late, options)
-    reasons += last_word
-    held_back += last_word
+            reasons.append(Reason.of("E-OPTION", "--ambiguous buffer chose buffer"))
+    reasons += _settle(reasons, "NR002", confidence, persistent, refusals, late, options)
     reasons += _warnings(attribute, "buffer", persistent, not built_once, late)
     class_name = facts.summary.qualname.rsplit(".", 1)[-1]
     edits: list[Edit] = []
-    if action != "skip":
+    if status_of(reasons, options) == "fixed":
         line, me = facts.super_init_line or (None, first.self_name)
         edits = [Edit(a.statement, attribute, class_name, a.self_name, "buffer", persistent) for a in init] or [
             Edit(line, attribute, class_name, me, "declare", persistent)]  # type: ignore[arg-type]
-    return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
-                   attribute=attribute, code="NR002", action=action, persistent=persistent,  # type: ignore[arg-type]
-                   confidence=confidence, status=status, reasons=reasons, edits=edits, score=score,  # type: ignore[arg-type]
-                   held_back=held_back, suppressed_by=silenced_by(late, "NR002") if status == "suppressed" else [])
+    finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
+                      attribute=attribute, code="NR002", action="buffer", persistent=persistent,
+                      confidence=confidence, status="fixed", reasons=reasons, edits=edits, score=score)
+    finding.conclude(options)
+    finding.suppressed_by = silenced_by(late, "NR002") if finding.status == "suppressed" else []
+    return finding
 
 
-def _runtime_evidence(evidence: Evidence, attribute: str, report: dict[str, Any]) -> tuple[str | None, list[str]]:
+def _runtime_evidence(evidence: Evidence, attribute: str,
+                      report: dict[str, Any]) -> tuple[Reason | None, list[Reason]]:
     """Fold the probe's observations into the evidence; returns a refutation (if any) and notes."""
     if not report.get("built"):  # absence of evidence: the static decision stands
-        return None, [f"runtime: {report.get('error') or 'not built'}; the static decision stands"]
+        return None, [Reason.of("X-NOT-BUILT", f"runtime: {report.get('error') or 'not built'}; the static decision "
+                                               "stands")]
     entry = report.get("attributes", {}).get(attribute, {"kind": "absent"})
     if entry["kind"] in UNOBSERVED:
-        return None, [f"runtime: self.{attribute} was {entry['kind']} with the arguments the probe built with; "
-                      "the static decision stands"]
+        return None, [Reason.of("X-UNOBSERVED", f"runtime: self.{attribute} was {entry['kind']} with the arguments "
+                                                "the probe built with; the static decision stands")]
     if entry["kind"] != "tensor":
-        return f"runtime: self.{attribute} is {entry['kind']}, not an unregistered tensor", []
+        return Reason.of("X-REFUTED", f"runtime: self.{attribute} is {entry['kind']}, not an unregistered tensor"), []
     traced = report.get("source") == "trace"
     seen = "the traced run saw a" if traced else "runtime: a"
-    notes = [f"{seen} {entry['dtype']} tensor of shape {entry['shape']} on {entry['device']}"]
+    notes = [Reason.of("X-OBSERVED", f"{seen} {entry['dtype']} tensor of shape {entry['shape']} on {entry['device']}")]
     if attribute in report.get("left_behind", []):
-        notes.append(f"runtime: forward ran with it on {entry['device']}, away from the module's own tensors"
-                     if traced else f"runtime: stays on {entry['device']} after .to('{report['target']}')")
+        notes.append(Reason.of("X-LEFT-BEHIND",
+                               f"runtime: forward ran with it on {entry['device']}, away from the module's own tensors"
+                               if traced else f"runtime: stays on {entry['device']} after .to('{report['target']}')"))
     if report.get("forward_error"):
-        notes.append(f"runtime: forward on {report['target']} failed: {report['forward_error']}")
+        notes.append(Reason.of("X-FORWARD-FAILED",
+                               f"runtime: forward on {report['target']} failed: {report['forward_error']}"))
     if entry["dtype"] == "bool" or "int" in entry["dtype"]:
-        evidence.integer = f"{entry['dtype']} dtype at run time: a Parameter cannot hold it"
+        evidence.integer = Reason.of("X-INTEGER", f"{entry['dtype']} dtype at run time: a Parameter cannot hold it")
     if entry.get("gets_grad") is False:
-        evidence.buffer.append(("runtime: gets no gradient in forward, so it is not on a differentiable path", 0.9))
+        evidence.buffer.append((Reason.of("X-NO-GRADIENT", "runtime: gets no gradient in forward, so it is not on a "
+                                                           "differentiable path"), 0.9))
     if entry.get("mutated"):
         evidence.stateful = "runtime: changed in place " + ("while the traced run called the module" if traced
                                                               else "during forward")
-        evidence.buffer.append((evidence.stateful + ": running state", 0.85))
+        evidence.buffer.append((Reason.of("X-MUTATED", evidence.stateful + ": running state"), 0.85))
     return None, notes
 
 
@@ -574,26 +623,18 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     code = "NR001" if effective == "parameter" else "NR002"
     stateful = evidence.stateful is not None
     persistent = _persistent(options, stateful) if effective == "buffer" else None
-    status = "fixed"
-    if options.ambiguous != "skip" and reasons[0].startswith("ambiguous"):
-        reasons.append(f"--ambiguous {options.ambiguous} chose {action}")
+    if options.ambiguous != "skip" and reasons[0].code == "D-CONFLICT":
+        reasons.append(Reason.of("E-OPTION", f"--ambiguous {options.ambiguous} chose {action}"))
     refusals = _refusals(attribute, effective, tensors, others, view)
-    doubts = _doubts(attribute, assignments, tensors, view)
-    held_back: list[str] = []
-    if action == "skip":
-        status, held_back = "ambiguous", reasons[:1]  # choose()'s verdict comes first
-    elif doubts:
-        status, action, held_back = "ambiguous", "skip", list(doubts)
-        reasons.extend(doubts)
+    if status_of(reasons, options) == "fixed":  # choose()'s verdict comes first: doubts only add to a sure one
+        reasons.extend(_doubts(attribute, assignments, tensors, view))
     reasons.extend(runtime_notes)
-    status, action, last_word = _settle(status, action, code, confidence, action == "parameter" or bool(persistent),
-                                        refusals, tensors, options, refuted)
-    reasons.extend(last_word)
-    held_back.extend(last_word)
+    reasons.extend(_settle(reasons, code, confidence, action == "parameter" or bool(persistent), refusals, tensors,
+                           options, refuted))
     reasons.extend(_warnings(attribute, effective, bool(persistent), stateful, tensors))
     first = min(tensors, key=lambda a: (a.line, a.column))
     edits: list[Edit] = []
-    if action != "skip":
+    if status_of(reasons, options) == "fixed":
         rewritten = tensors + (nones if action == "buffer" else [])
         class_name = facts.summary.qualname.rsplit(".", 1)[-1]
         edits = [Edit(a.statement, attribute, class_name, a.self_name, action, bool(persistent),  # type: ignore[arg-type]
@@ -605,8 +646,10 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
                         "forward_error": runtime.get("forward_error"), "error": runtime.get("error"),
                         "python": runtime.get("python"), "torch": runtime.get("torch"),
                         "source": runtime.get("source", "probe")}
-    return Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
-                   attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
-                   confidence=confidence, status=status, reasons=reasons, edits=edits, score=score,  # type: ignore[arg-type]
-                   runtime=runtime_view, held_back=held_back,
-                   suppressed_by=silenced_by(tensors, code) if status == "suppressed" else [])
+    finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
+                      attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
+                      confidence=confidence, status="fixed", reasons=reasons, edits=edits, score=score,
+                      runtime=runtime_view)
+    finding.conclude(options)
+    finding.suppressed_by = silenced_by(tensors, code) if finding.status == "suppressed" else []
+    return finding

@@ -27,6 +27,7 @@ from .files import Source, SourceError, decode_source, read_source
 from .findings import FileResult, Finding
 from .index import ClassIndex, FileSummary, module_of, summarise
 from .notebooks import CellError, Notebook, NotebookError, place, write_back
+from .rules import needs_stage2
 from .runtime import ConfirmSettings, ProbeRunner, RuntimeEvidence
 from .stat_table import FileStat, StatTable
 from .suppression import Suppression
@@ -168,11 +169,6 @@ def _newer_syntax(line: str) -> str | None:
     return None
 
 
-def needs_libcst(summary: FileSummary, index: ClassIndex) -> bool:
-    """Stage 1's verdict on a file: does one of its classes pass ``ClassIndex.may_hold_finding``?"""
-    return any(index.may_hold_finding(c) for c in summary.classes.values())
-
-
 def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:
     """Everything a stage-2 result depends on: the bytes, the options, nnreg's version and every
     file that defines one of the file's base classes."""
@@ -283,7 +279,7 @@ def _run(paths: list[Path], root: Path, options: Options, stdin: tuple[Path, byt
             index.add(item.summary)
     _expand_star_imports(loaded, index)
     pending = [item for item in loaded if item.summary is not None and item.sha is not None
-               and (not prefilter or needs_libcst(item.summary, index))]
+               and (not prefilter or needs_stage2(item.summary, index, options))]
     waiting = {id(item) for item in pending}
     for item in loaded:
         if id(item) not in waiting:

@@ -7,21 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .notebooks import CellError
+from .reasons import Reason, holding, status_of
 
 if TYPE_CHECKING:
     import libcst as cst
 
-    from .suppression import Suppression
+    from .config import Options
 
-# The codes, by code: (name, short description, full description), as SARIF and --statistics show them.
-RULES = {
-    "NR001": ("TensorShouldBeParameter", "Tensor attribute should be an nn.Parameter",
-              "The module stores a tensor it means to train as a plain attribute: the optimizer never sees it, "
-              "and .to()/.cuda() and state_dict() ignore it. Wrap it in nn.Parameter(...)."),
-    "NR002": ("TensorShouldBeBuffer", "Tensor attribute should be a registered buffer",
-              "The module stores a constant or state tensor as a plain attribute: .to()/.cuda()/.half() leave it "
-              "behind and state_dict() forgets it. Register it with self.register_buffer(...)."),
-}
+    from .suppression import Suppression
 
 Action = Literal["parameter", "buffer", "skip"]
 Status = Literal["fixed", "ambiguous", "unsafe", "unconfirmed", "suppressed"]
@@ -53,14 +46,23 @@ class Finding:
     persistent: bool | None
     confidence: float
     status: Status
-    reasons: list[str]
+    reasons: list[Reason]
     runtime: dict[str, Any] | None = None
     edits: list[Edit] = field(default_factory=list, repr=False, compare=False)
     score: float = 0.0  # the evidence score that ``confidence`` calibrates (codemod/calibration.py)
     source_line: str = ""  # the line of the finding, as written, for the text report's snippet
-    held_back: list[str] = field(default_factory=list)  # the reasons, among ``reasons``, it is not rewritten
+    held_back: list[str] = field(default_factory=list)  # the texts of the reasons that hold it back (conclude)
     suppressed_by: list[int] = field(default_factory=list)  # lines of the comments that suppress it
     cell: int | None = None  # in a notebook: the cell (1-based, markdown counted); ``line`` is then within it
+
+    def conclude(self, options: Options) -> None:
+        """Status, action and what holds it back, from its reasons alone (``reasons.status_of``): the
+        decision and stage 2 only add reasons, so a refusal found late (the rewrite cannot spell
+        ``nn.Parameter``, runtime verification failed) settles the finding the same way."""
+        self.status = status_of(self.reasons, options)
+        if self.status != "fixed":
+            self.action = "skip"
+        self.held_back = [reason.text for reason in holding(self.reasons, options)]
 
     @property
     def position(self) -> str:
@@ -73,15 +75,17 @@ class Finding:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Finding:
-        fields = {k: v for k, v in data.items() if k != "class"}
-        return cls(class_name=data["class"], **fields)
+        fields = {k: v for k, v in data.items() if k not in ("class", "reasons", "reason_codes")}
+        reasons = [Reason.of(code, text) for code, text in zip(data["reason_codes"], data["reasons"], strict=True)]
+        return cls(class_name=data["class"], reasons=reasons, **fields)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path, "line": self.line, "column": self.column, "class": self.class_name,
             "attribute": self.attribute, "code": self.code, "action": self.action,
             "persistent": self.persistent, "confidence": self.confidence, "status": self.status,
-            "reasons": self.reasons, "runtime": self.runtime, "score": self.score,
+            "reasons": [r.text for r in self.reasons], "reason_codes": [r.code for r in self.reasons],
+            "runtime": self.runtime, "score": self.score,
             "source_line": self.source_line, "held_back": self.held_back, "suppressed_by": self.suppressed_by,
             "cell": self.cell,
         }

@@ -206,7 +206,8 @@ def place(notebook: Notebook, finding: Finding) -> Finding:
             return f"line {at_line} of cell {at_cell}"
         return _LINE_NUMBER.sub(one, reason)
 
-    return replace(finding, cell=cell, line=line, reasons=[mapped(r) for r in finding.reasons],
+    return replace(finding, cell=cell, line=line,
+                   reasons=[replace(reason, text=mapped(reason.text)) for reason in finding.reasons],
                    held_back=[mapped(r) for r in finding.held_back],
                    suppressed_by=[notebook.locate(number)[1] for number in finding.suppressed_by])
 

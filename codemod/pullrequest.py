@@ -24,6 +24,7 @@ from .config import Setting
 from .files import SourceError, write_atomic
 from .findings import FileResult, Finding
 from .github import GitHub, target_problem
+from .rules import RULES
 
 TRAILER_KEY = "Nnreg-Generated"
 TRAILER = f"{TRAILER_KEY}: true"
@@ -218,9 +219,7 @@ def commit_message(files: list[FileResult]) -> str:
 
 
 def _change(finding: Finding) -> str:
-    if finding.action == "parameter":
-        return "nn.Parameter"
-    return f"buffer (persistent={finding.persistent})"
+    return RULES[finding.code].change(finding)
 
 
 def _adds_key(finding: Finding) -> bool:
@@ -250,7 +249,7 @@ def _runtime(finding: Finding) -> str:
 
 
 def _first_reason(finding: Finding) -> str:
-    reasons = finding.held_back or finding.reasons
+    reasons = finding.held_back or [reason.text for reason in finding.reasons]
     return reasons[0] if reasons else ""
 
 
@@ -291,7 +290,7 @@ def pr_body(group: Group, computed: Computed, settings: PrSettings) -> str:
     fixed = [f for r in group.files for f in r.findings if f.status == "fixed"]
     buffers = sum(f.action == "buffer" for f in fixed)
     rows = [f"| `{f.path}` | `{f.class_name}` | `{f.attribute}` | {_change(f)} | {f.confidence:.2f} | "
-            f"{_cell('; '.join(r for r in f.reasons if not r.startswith('warning')))} | "
+            f"{_cell('; '.join(r.text for r in f.reasons if r.kind != 'warning'))} | "
             f"{_state_dict_keys(f)} | {_old_checkpoints(f)} | {_runtime(f)} |" for f in fixed]
     return "\n".join([
         MARKER,

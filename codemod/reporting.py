@@ -11,8 +11,9 @@ from typing import Any, get_args
 
 import click
 
-from .findings import RULES, FileResult, Finding, Status
+from .findings import FileResult, Finding, Status
 from .notebooks import changed_cells, is_notebook
+from .rules import RULES
 from .runtime import NOT_BUILT
 from .suppression import Unused
 
@@ -55,28 +56,14 @@ def _hunks(before: str, after: str, old_label: str, new_label: str) -> list[str]
             for line in difflib.unified_diff(_lines(before), _lines(after), old_label, new_label)]
 
 
-def _wants_parameter(finding: Finding) -> bool:
-    """A rewrite into ``nn.Parameter``, or an NR001 finding that was not rewritten."""
-    return finding.action == "parameter" or (finding.action == "skip" and finding.code == "NR001")
-
-
 def describe(finding: Finding) -> str:
-    if _wants_parameter(finding):
-        return "should be an nn.Parameter"
-    return f"should be a buffer (persistent={finding.persistent})"
+    """What is wrong, in the words of the finding's rule."""
+    return RULES[finding.code].message(finding)
 
 
 _STATUS_WORDS = {"ambiguous": "ambiguous: not rewritten", "unsafe": "refused", "unconfirmed": "refuted at run time",
                  "suppressed": "suppressed"}
 _TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\.\s*[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _help(finding: Finding) -> str:
-    """The fix, in the words of the code it writes."""
-    name = finding.attribute
-    if _wants_parameter(finding):
-        return f"wrap it: `self.{name} = nn.Parameter(...)`"
-    return f'register it: `self.register_buffer("{name}", ..., persistent={finding.persistent})`'
 
 
 def fold(line: str, width: int | None) -> str:
@@ -116,8 +103,8 @@ def finding_text(finding: Finding, verbose: bool, color: bool | None, width: int
                 f"{gutter} |"]
     else:
         gutter = ""
-    out.append(fold(f"{gutter} = help: {_help(finding)}", width))
-    notes = finding.reasons if verbose else finding.held_back
+    out.append(fold(f"{gutter} = help: {RULES[finding.code].help(finding)}", width))
+    notes = [reason.text for reason in finding.reasons] if verbose else finding.held_back
     out += [fold(f"{gutter} = note: {reason}", width) for reason in notes]
     return out
 
@@ -161,7 +148,7 @@ def statistics(results: list[FileResult]) -> str:
     """ruff's ``--statistics``: how many findings of each code and status, most first."""
     counts = Counter((f.code, f.status) for r in results for f in r.findings)
     width = max((len(str(n)) for n in counts.values()), default=1)
-    return "".join(f"{n:>{width}}  {code}  {'[*]' if status == 'fixed' else '   '} {status:<11} {RULES[code][1]}\n"
+    return "".join(f"{n:>{width}}  {code}  {'[*]' if status == 'fixed' else '   '} {status:<11} {RULES[code].summary}\n"
                    for (code, status), n in sorted(counts.items(), key=lambda item: (
                        -item[1], item[0][0], get_args(Status).index(item[0][1]))))
 
@@ -240,7 +227,7 @@ def _message(finding: Finding) -> str:
     headline = f"self.{finding.attribute} in {finding.class_name} {describe(finding)} ({finding.status})"
     if finding.cell is not None:
         headline = f"cell {finding.cell}, line {finding.line}: {headline}"
-    return "; ".join([headline, *finding.reasons[:3]])
+    return "; ".join([headline, *(reason.text for reason in finding.reasons[:3])])
 
 
 def _uri(path: str) -> str:
@@ -255,9 +242,9 @@ def sarif_report(results: list[FileResult]) -> str:
     """SARIF 2.1.0 with what GitHub code scanning needs: rules, repository-relative URIs, regions."""
     from . import __version__
 
-    rules = [{"id": code, "name": name, "shortDescription": {"text": short}, "fullDescription": {"text": full},
-              "help": {"text": full}, "defaultConfiguration": {"level": "warning"}}
-             for code, (name, short, full) in RULES.items()]
+    rules = [{"id": code, "name": rule.name, "shortDescription": {"text": rule.summary},
+              "fullDescription": {"text": rule.description}, "help": {"text": rule.description},
+              "defaultConfiguration": {"level": "warning"}} for code, rule in RULES.items()]
     sarif_results = []
     for result in results:
         for f in result.findings:

@@ -18,12 +18,14 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 
 from .analysis import ClassFacts, analyse_class, module_classes
 from .config import Options
-from .decision import candidate_names, decide_class
+from .decision import candidate_names
 from .files import Source, source_lines
-from .findings import Edit, Finding
+from .findings import Finding
 from .imports import ImportTable
 from .index import ClassIndex, ClassSummary, FileSummary, module_of
-from .rewrite import SpellingError, rewrite_module, spellings, torch_import
+from .reasons import Reason
+from .rewrite import SpellingError, spellings, torch_import
+from .rules import check_class, may_hold_finding, rewrite_findings
 from .runtime import ProbeRunner
 from .spans import Span, byte_range, line_starts, splice
 from .style import file_style
@@ -72,16 +74,17 @@ class Layout:
         return cls(line_starts(source.data, 3 if bom else 0), "utf-8" if bom else source.encoding)
 
 
-def class_spans(summary: FileSummary, index: ClassIndex, layout: Layout, typed_at_runtime: bool) -> list[Span]:
+def class_spans(summary: FileSummary, index: ClassIndex, layout: Layout, options: Options,
+                typed_at_runtime: bool) -> list[Span]:
     """The spans stage 2 parses: the top-level statements holding the classes nnreg may touch that
-    stage 1 says may hold a finding (``ClassIndex.may_hold_finding``), in order; every module class of
-    the file when runtime evidence types what ``ast`` cannot (``typed_at_runtime``: ``--confirm`` and
-    ``nnreg trace``). The one span of the whole file (``spans.whole_file(layout.starts)``, which is why
+    stage 1 says may hold a finding of an enabled rule (``rules.may_hold_finding``), in order; every
+    module class of the file when runtime evidence types what ``ast`` cannot (``typed_at_runtime``:
+    ``--confirm`` and ``nnreg trace``). The one span of the whole file (``spans.whole_file(layout.starts)``, which is why
     the layout is passed) gives the same results at the cost of parsing everything:
     tests/test_spans.py holds the two to that."""
     return sorted({Span(*lines) for c in summary.classes.values()
                    if index.is_module_class(c) and not index.moves_own_tensors(c)
-                   and (typed_at_runtime or index.may_hold_finding(c)) for lines in c.statements})
+                   and (typed_at_runtime or may_hold_finding(c, index, options)) for lines in c.statements})
 
 
 def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, options: Options, display: str,
@@ -99,7 +102,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     """
     layout = Layout.of(source)
     parsed: list[_Parsed] = []
-    for span in class_spans(summary, index, layout, runtime is not None):
+    for span in class_spans(summary, index, layout, options, runtime is not None):
         start, end = byte_range(span, layout.starts)
         try:
             module = cst.parse_module(source.data[start:end].decode(layout.codec))
@@ -110,7 +113,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     lines = source_lines(source.text)
     classes = [(span, class_summary, analyse_class(node, class_summary, summary, index, span.positions, lines))
                for span in parsed for node, class_summary in module_classes(span.module, summary, index)]
-    decided = [decide_class(facts, index, options, display) for _, _, facts in classes]  # a class may be defined twice
+    decided = [check_class(facts, index, options, display) for _, _, facts in classes]  # a class may be defined twice
     reports: dict[str, Any] | None = None
     if isinstance(runtime, TraceEvidence):
         reports = runtime.reports(source.path)
@@ -120,7 +123,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
                               source.notebook is not None) if requests else {}
     for position, (_, class_summary, facts) in enumerate(classes):  # what runtime saw of a class decides it again
         if reports and class_summary.qualname in reports:
-            decided[position] = decide_class(facts, index, options, display, reports[class_summary.qualname])
+            decided[position] = check_class(facts, index, options, display, reports[class_summary.qualname])
     owned = [(finding, span) for (span, _, _), found in zip(classes, decided, strict=True)
              for finding in found if options.selects(finding.code)]
     owned.sort(key=lambda pair: (pair[0].line, pair[0].column))
@@ -130,7 +133,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if source.notebook is not None else 0  # a cell may ``await``
     fixed, error = _rewrite(source, layout, owned, summary.imports, options, display, flags)
     if fixed is not None and isinstance(runtime, ProbeRunner) and reports is not None:
-        failed = verify(runtime, source, summary, findings, reports, fixed)
+        failed = verify(runtime, source, summary, findings, reports, fixed, options)
         if failed:
             fixed, error = _rewrite(source, layout, owned, summary.imports, options, display, flags)
     if isinstance(runtime, TraceEvidence):
@@ -162,25 +165,25 @@ def _rewrite(source: Source, layout: Layout, owned: list[tuple[Finding, _Parsed]
     Each span with an edit is rewritten and spliced back; ``flags`` are the compiler's for the check
     that a rewritten span compiles. A missing ``import torch`` goes in last: it sits above every class,
     in bytes no rewrite changes, so its offset in the original bytes holds in the fixed ones too."""
-    todo: dict[_Parsed, list[Edit]] = {}
+    todo: dict[_Parsed, list[Finding]] = {}
     for finding, span in owned:
         if finding.action != "skip" and finding.edits:
-            todo.setdefault(span, []).extend(finding.edits)
+            todo.setdefault(span, []).append(finding)
     if not todo:
         return None, None
     try:
-        names = spellings(imports, [edit for edits in todo.values() for edit in edits], options.buffer_style)
+        names = spellings(imports, [edit for found in todo.values() for f in found for edit in f.edits],
+                          options.buffer_style)
     except SpellingError as exc:
         for finding, _ in owned:
             if finding.action != "skip":
-                finding.status, finding.action = "unsafe", "skip"
-                finding.reasons.append(f"refused: {exc}")
-                finding.held_back.append(finding.reasons[-1])
+                finding.reasons.append(Reason.of("R-SPELLING", f"refused: {exc}"))
+                finding.conclude(options)
         return None, None
     style = file_style(source.text)
     replacements = []
-    for span, edits in todo.items():
-        code = rewrite_module(span.module, edits, names, style, options.buffer_style, options.line_length).code
+    for span, found in todo.items():
+        code = rewrite_findings(span.module, found, names, style, options).code
         try:
             compile(code, display, "exec", flags=flags, dont_inherit=True)
         except SyntaxError as exc:
@@ -192,7 +195,7 @@ def _rewrite(source: Source, layout: Layout, owned: list[tuple[Finding, _Parsed]
 
 
 def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings: list[Finding],
-           before: dict[str, Any], fixed: bytes) -> bool:
+           before: dict[str, Any], fixed: bytes, options: Options) -> bool:
     """Run the rewritten source (SPEC 5 step 5); mark the findings of every class that fails unsafe.
     A class that could not be built before the rewrite cannot be verified: its findings keep the static
     decision and say so. Returns whether any class failed."""
@@ -207,23 +210,24 @@ def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings:
         old = before.get(qualname, {})
         if not old.get("built"):
             for finding in mine:
-                finding.reasons.append(f"runtime verification could not run: {old.get('error') or 'not built'}")
+                finding.reasons.append(Reason.of("X-VERIFY-SKIPPED", "runtime verification could not run: "
+                                                                     f"{old.get('error') or 'not built'}"))
             continue
         problems = _verification_problems(old, after.get(qualname, {}), mine)
         gaps = _verification_gaps(old, after.get(qualname, {}))
         for finding in mine:
             if problems:
-                refused = [f"refused by runtime verification: {p}" for p in problems]
-                finding.status, finding.action = "unsafe", "skip"
-                finding.reasons.extend(refused)
-                finding.held_back.extend(refused)
+                finding.reasons.extend(Reason.of("R-VERIFICATION", f"refused by runtime verification: {p}")
+                                       for p in problems)
+                finding.conclude(options)
                 continue
             added = finding.attribute in set(after[qualname].get("state_dict") or []) - set(old.get("state_dict") or [])
             keys = f"state_dict gains the key '{finding.attribute}'" if added else "state_dict keys unchanged"
             if gaps:
-                finding.reasons.append(f"runtime verification incomplete ({'; '.join(gaps)}); {keys}")
+                finding.reasons.append(Reason.of("X-VERIFY-INCOMPLETE",
+                                                 f"runtime verification incomplete ({'; '.join(gaps)}); {keys}"))
             else:
-                finding.reasons.append(f"runtime verification passed; {keys}")
+                finding.reasons.append(Reason.of("X-VERIFIED", f"runtime verification passed; {keys}"))
             if finding.runtime is not None:
                 finding.runtime["verified"] = not gaps
         failed |= bool(problems)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .files import source_lines
-from .findings import RULES, Finding
+from .findings import Finding
+from .rules import RULES
 
 _COMMENT = re.compile(r"#\s*(?:(?P<nnreg>nnreg\s*:\s*ignore)(?:\[(?P<listed>[^\]]*)\])?"
                       r"|(?P<noqa>noqa)\b(?P<colon>\s*:(?P<codes>[^#\n]*))?)", re.IGNORECASE)

@@ -118,9 +118,12 @@ def check_json(*args: str, cwd: Path | None = None) -> dict:
 
 
 def finding_lines(report: dict) -> list[str]:
-    """The findings of a JSON report in the one-line form of ``findings.txt``."""
+    """The findings of a JSON report in the one-line form of ``findings.txt``, ending with the code of
+    the first refusal, else of the first doubt (``-``: neither; the letter of a code is its kind), so
+    that a refusal that changes cause fails the test."""
     return [f"{f['path'].split('/input/')[-1].split('/work/')[-1]}:{f['line']} {f['class']}.{f['attribute']} "
-            f"{f['code']} {f['action']} {f['status']} persistent={f['persistent']}" for f in report["findings"]]
+            f"{f['code']} {f['action']} {f['status']} persistent={f['persistent']} first="
+            f"{next((c for kind in 'RD' for c in f['reason_codes'] if c[0] == kind), '-')}" for f in report["findings"]]
 
 
 def git(*args: str, cwd: Path) -> str:

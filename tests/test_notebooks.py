@@ -13,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from codemod.findings import Finding
 from codemod.notebooks import CellError, parse_notebook, place, splice, write_back
+from codemod.reasons import Reason
 from conftest import check_json, files_of, nnreg, write_tree
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
@@ -246,10 +247,11 @@ def test_place_maps_lines_and_the_lines_reasons_quote() -> None:
     notebook = parse_notebook(_notebook_bytes("import torch", "a = 1\nb = 2"))
     finding = Finding(path="nb.ipynb", line=4, column=8, class_name="Net", attribute="m", code="NR002",
                       action="buffer", persistent=False, confidence=0.9, status="fixed",
-                      reasons=["mutated in place in forward() (line 3)"], held_back=["assigned at line 4"])
+                      reasons=[Reason.of("E-RUNNING-STATE", "mutated in place in forward() (line 3)")],
+                      held_back=["assigned at line 4"])
     placed = place(notebook, finding)
     assert (placed.cell, placed.line, placed.location) == (3, 2, "nb.ipynb:cell 3:2")
-    assert placed.reasons == ["mutated in place in forward() (line 1 of cell 3)"]
+    assert placed.reasons == [Reason.of("E-RUNNING-STATE", "mutated in place in forward() (line 1 of cell 3)")]
     assert placed.held_back == ["assigned at line 2 of cell 3"]
 
 

@@ -16,6 +16,7 @@ import codemod
 from codemod.findings import FileResult, Finding, Status
 from codemod.pullrequest import (TRAILER, PrSettings, groups, namespace_conflicts, parse_status,
                                  reproduce_command)
+from codemod.reasons import Reason
 
 from conftest import NNREG, init_repo, nnreg
 from conftest import git as _git
@@ -454,7 +455,8 @@ def test_reproduce_command_keeps_the_options_fix_has(argv: list[str], expected: 
 
 
 def _result(display: str, changed: bool = True, status: Status = "fixed") -> FileResult:
-    finding = Finding(display, 1, 0, "Net", "mask", "NR002", "buffer", False, 0.9, status, ["why"])
+    finding = Finding(display, 1, 0, "Net", "mask", "NR002", "buffer", False, 0.9, status,
+                      [Reason.of("E-DETERMINISTIC", "why")])
     return FileResult(Path(display), display, [finding], b"a", b"b" if changed else None)
 
 

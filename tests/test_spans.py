@@ -68,7 +68,7 @@ def _results(paths: list[Path], config: Path | None = None) -> list[tuple[Any, .
 
 def _both_ways(paths: list[Path], config: Path | None, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     by_class = _results(paths, config)
-    monkeypatch.setattr(stage2, "class_spans", lambda summary, index, layout, typed_at_runtime: [whole_file(layout.starts)])
+    monkeypatch.setattr(stage2, "class_spans", lambda summary, index, layout, options, typed_at_runtime: [whole_file(layout.starts)])
     assert _results(paths, config) == by_class
     monkeypatch.undo()
     return by_class

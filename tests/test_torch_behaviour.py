@@ -47,7 +47,7 @@ def _fixed(case: Case, relative: Path) -> dict[str, list[tuple[str, str, str]]]:
     """class qualname -> [(attribute, action, persistent)] for the findings ``fix`` applied."""
     fixed: dict[str, list[tuple[str, str, str]]] = {}
     for line in case.expected_findings():
-        location, target, _code, action, status, persistent = line.split(" ")
+        location, target, _code, action, status, persistent, _first = line.split(" ")
         if status == "fixed" and location.startswith(relative.as_posix() + ":"):
             qualname, _, attribute = target.rpartition(".")
             fixed.setdefault(qualname, []).append((attribute, action, persistent.split("=")[1]))
