@@ -43,7 +43,7 @@ def code_version() -> str:
     may parse under 3.12), and a hash of nnreg's own modules (an editable install whose code changed
     under the same version string must not read results the old code wrote)."""
     package = Path(__file__).parent
-    code = digest(*(path.read_bytes() for path in sorted(package.glob('*.py'))))[:12]
+    code = digest(*(path.read_bytes() for path in sorted(package.rglob('*.py'))))[:12]  # rules/ included
     python = f"{sys.implementation.name}{sys.version_info.major}.{sys.version_info.minor}"
     return f"{__version__}-{python}-libcst{importlib.metadata.version('libcst')}-{code}"
 
