@@ -108,7 +108,7 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     evidence.parameter += intent
     for assignment in tensors:
         info = assignment.info
-        if info.lost_parameter:
+        if info.lost_parameter and info.requires_grad:
             evidence.trains = Reason.of("E-LOST-PARAMETER",
                                         f"{info.source} returns a plain tensor whenever the device or dtype changes: the "
                                         f"Parameter is never registered or trained; the fix converts before wrapping")

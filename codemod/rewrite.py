@@ -75,9 +75,26 @@ def _convert_inside(value: cst.Call) -> cst.Call:
     assert isinstance(conversion, cst.Attribute) and isinstance(conversion.value, cst.Call)
     parameter = conversion.value
     first, *rest = parameter.args
-    converted = cst.Call(func=conversion.with_changes(value=first.value), args=value.args,
+    converted = cst.Call(func=conversion.with_changes(value=_atom(first.value)), args=value.args,
                          lpar=value.lpar, rpar=value.rpar)
     return parameter.with_changes(args=[first.with_changes(value=converted), *rest])
+
+
+def _unwrap_frozen(value: cst.Call) -> cst.BaseExpression:
+    """``nn.Parameter(t, requires_grad=False).to(d)`` -> ``t.to(d)``: frozen state, registered as a buffer."""
+    return _convert_inside(value).args[0].value
+
+
+_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.SimpleString, cst.ConcatenatedString, cst.Integer,
+          cst.Float, cst.List, cst.Tuple, cst.Dict, cst.Set, cst.ListComp, cst.SetComp, cst.DictComp,
+          cst.GeneratorExp, cst.FormattedString)
+
+
+def _atom(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``node`` as the receiver of a method call: ``(a + b).to(d)``, not ``a + b.to(d)``."""
+    if isinstance(node, _ATOMS) or node.lpar:
+        return node
+    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 def runtime_name(attribute: str, class_name: str) -> str:
@@ -150,6 +167,8 @@ class _Rewriter(cst.CSTTransformer):
             return updated.with_changes(value=_convert_inside(value))
         if edit.kind == "parameter":
             return updated.with_changes(value=_wrap(value, self.parameter))
+        if edit.move_conversion and isinstance(value, cst.Call):
+            value = _unwrap_frozen(value)
         is_none = isinstance(value, cst.Name) and value.value == "None"
         if self.buffer_style == "nn.Buffer" and not is_none:
             return updated.with_changes(value=_wrap(value, self.buffer, self._persistent_arg(edit)))

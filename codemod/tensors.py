@@ -496,10 +496,16 @@ def _on_registered(method: str, call: cst.Call, receiver: ExprInfo, scope: Scope
         return receiver
     if method in CONVERSIONS and receiver.source in PARAMETER_FACTORIES and isinstance(call.func, cst.Attribute) \
             and isinstance(call.func.value, cst.Call):
-        wrapped = call.func.value.args[0].value if call.func.value.args else None
+        parameter = call.func.value
+        wrapped = parameter.args[0].value if parameter.args else None
         if wrapped is not None and method in SAME_DTYPE and SAME_DTYPE[method] == classify(wrapped, scope).dtype:
             return receiver  # ``nn.Parameter(torch.randn(3)).float()``: already float32, so the same Parameter
-        return ExprInfo("tensor", source=f"{receiver.source}(...).{method}()", requires_grad=True,
+        flag = keyword_argument(parameter, "requires_grad")
+        if flag is None and len(parameter.args) > 1 and parameter.args[1].keyword is None:
+            flag = parameter.args[1].value  # ``nn.Parameter(t, False)``
+        # ``nn.Parameter(t, requires_grad=False)`` is frozen state, not a weight: lost, it wants a buffer
+        trains = _bool_literal(flag) is not False
+        return ExprInfo("tensor", source=f"{receiver.source}(...).{method}()", requires_grad=trains,
                         rank0=receiver.rank0, lost_parameter=f".{method}()", refs=_refs_of_args(call, scope))
     return replace(POSSIBLE, refs=_refs_of_args(call, scope))
 
