@@ -157,6 +157,12 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     if weak and evidence.parameter == intent and not evidence.trains:
         evidence.buffer.append((Reason.of("E-FIXED-PROJECTION", "nothing else in the class says it is trained: it may "
                                           "be a fixed projection"), 0.6))
+    frozen = [a.info for a in tensors if a.info.lost_parameter and a.info.requires_grad is False]
+    replaced = any(a.attribute == attribute and a.method not in facts.init_methods for a in facts.assignments)
+    if frozen and not evidence.stateful and not replaced:  # a frozen constant stays the Parameter it was written as
+        evidence.trains = Reason.of("E-LOST-PARAMETER",
+                                    f"{frozen[0].source} returns a plain tensor whenever the device or dtype changes: "
+                                    "the frozen Parameter is never registered; the fix converts before wrapping")
     evidence.parameter = list(dict.fromkeys(evidence.parameter))  # two assignments, one piece of evidence
     evidence.buffer = list(dict.fromkeys(evidence.buffer))
     return evidence
@@ -342,7 +348,9 @@ def _warnings(attribute: str, action: str, persistent: bool, stateful: bool,
                                   f"warning: adds state_dict key '{attribute}': old checkpoints fail load_state_dict(strict=True) "
                                   "with Missing key(s); load with strict=False or fill the key in a "
                                   "register_load_state_dict_pre_hook"))
-    if action == "parameter":
+    # ``nn.Parameter(t, requires_grad=False).to(d)`` stays a frozen Parameter: nothing trains it
+    frozen = all(a.info.lost_parameter and a.info.requires_grad is False for a in tensors)
+    if action == "parameter" and not frozen:
         warnings.append(Reason.of("W-OPTIMIZER",
                                   "warning: the optimizer now trains it (weight decay applies); DDP may need "
                                   "find_unused_parameters=True if forward does not always use it"))
