@@ -17,6 +17,7 @@ import libcst as cst
 
 from .findings import Edit
 from .imports import ImportBlock, ImportTable
+from .spans import logical_end
 from .style import FileStyle
 
 
@@ -255,6 +256,7 @@ def torch_import(data: bytes, starts: list[int], block: ImportBlock, style: File
     line = f"import torch{style.newline}"
     if not after:
         return starts[block.first_line - 1], (line + style.newline).encode(codec)
+    after = logical_end(after, data, starts)  # ``from m import a \`` joins the empty line after it
     following = data[starts[after]:starts[after + 1]] if after + 1 < len(starts) else b""
     blank = not following.decode(codec).strip(" \t\f\r\n")
     return starts[after], (line if blank else line + style.newline).encode(codec)

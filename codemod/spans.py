@@ -38,6 +38,23 @@ def line_starts(data: bytes, skip: int = 0) -> list[int]:
     return list(accumulate(map(len, data[skip:].splitlines(keepends=True)), initial=skip))
 
 
+def logical_end(line: int, data: bytes, starts: list[int]) -> int:
+    """The last physical line of the logical line whose statement ``ast`` ends on ``line``: a line that
+    ends in a backslash joins the next one, and when that one is empty or only a comment ``ast`` does
+    not count it, yet a span or an insertion that stops before it cuts the statement in two."""
+    while line < len(starts) - 1 and data[starts[line - 1]:starts[line]].rstrip(b"\r\n").endswith(b"\\"):
+        following = data[starts[line]:starts[line + 1]].strip()
+        if following and not following.startswith(b"#"):
+            break  # the backslash ended a comment: the next line is a statement of its own
+        line += 1
+    return line
+
+
+def whole_lines(span: Span, data: bytes, starts: list[int]) -> Span:
+    """The span with the lines its last statement's trailing backslash joins (see ``logical_end``)."""
+    return Span(span.first, logical_end(span.last, data, starts))
+
+
 def whole_file(starts: list[int]) -> Span:
     """The span of every line: analysing it is analysing the file."""
     return Span(1, len(starts) - 1)

@@ -27,7 +27,7 @@ from .reasons import Reason
 from .rewrite import SpellingError, spellings, torch_import
 from .rules import check_class, may_hold_finding, rewrite_findings
 from .runtime import ProbeRunner
-from .spans import Span, byte_range, line_starts, splice
+from .spans import Span, byte_range, line_starts, splice, whole_lines
 from .style import file_style
 from .tracing import TraceEvidence
 
@@ -103,7 +103,7 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     layout = Layout.of(source)
     parsed: list[_Parsed] = []
     for span in class_spans(summary, index, layout, options, runtime is not None):
-        start, end = byte_range(span, layout.starts)
+        start, end = byte_range(whole_lines(span, source.data, layout.starts), layout.starts)
         try:
             module = cst.parse_module(source.data[start:end].decode(layout.codec))
         except cst.ParserSyntaxError as exc:
@@ -183,7 +183,8 @@ def _rewrite(source: Source, layout: Layout, owned: list[tuple[Finding, _Parsed]
     style = file_style(source.text)
     replacements = []
     for span, found in todo.items():
-        code = rewrite_findings(span.module, found, names, style, options).code
+        code = _with_final_break(source.data[span.start:span.end].decode(layout.codec),
+                                 rewrite_findings(span.module, found, names, style, options).code)
         try:
             compile(code, display, "exec", flags=flags, dont_inherit=True)
         except SyntaxError as exc:
@@ -192,6 +193,15 @@ def _rewrite(source: Source, layout: Layout, owned: list[tuple[Finding, _Parsed]
     fixed = splice(source.data, replacements)
     added = torch_import(source.data, layout.starts, imports.block, style, layout.codec) if names.needs_import else None
     return (splice(fixed, [(added[0], added[0], added[1])]) if added else fixed), None
+
+
+def _with_final_break(original: str, code: str) -> str:
+    """``code`` ending in the line break ``original`` ends in. libcst drops the break after a span whose
+    last line is a comment ending in a backslash (``# C:\\``), and the next statement would join it."""
+    for newline in ("\r\n", "\n", "\r"):
+        if original.endswith(newline):
+            return code if code.endswith(("\n", "\r")) else code + newline
+    return code
 
 
 def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings: list[Finding],

@@ -178,3 +178,37 @@ def test_the_style_scan_agrees_with_libcst(text: str | Path) -> None:
     style = file_style(text)
     assert style.quote == ("'" if counts["'"] > counts['"'] else '"')
     assert (style.indent, style.newline) == (module.default_indent, module.default_newline)
+
+
+# A backslash at the end of a statement's last line joins the next line, which ``ast`` leaves out of
+# the statement when it is empty; a comment that ends in a backslash joins nothing.
+BACKSLASH_CASES = {
+    "import_joins_a_blank_line.py": (
+        "from torch.nn import Module\nfrom torch import randn \\\n\nclass Net(Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.weight = randn(3)\n\n    def forward(self, x):\n"
+        "        return x * self.weight\n",
+        [("from torch import randn \\\n\n", "from torch import randn \\\n\nimport torch\n\n"),
+         ("self.weight = randn(3)", "self.weight = torch.nn.Parameter(randn(3))")]),
+    "class_joins_a_blank_line.py": (
+        "import torch\nfrom torch import nn\nclass A(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.mask = torch.ones(3)\n    def forward(self, x):\n        return x * self.mask \\\n\nY = 1\n",
+        [("self.mask = torch.ones(3)", 'self.register_buffer("mask", torch.ones(3), persistent=False)')]),
+    "comment_ends_in_a_backslash.py": (
+        "import torch\nfrom torch import nn\nclass A(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.mask = torch.ones(3)\n    def forward(self, x):\n        return x * self.mask  # C:\\\nY = 1\n",
+        [("self.mask = torch.ones(3)", 'self.register_buffer("mask", torch.ones(3), persistent=False)')]),
+}
+
+
+@pytest.mark.parametrize("name", BACKSLASH_CASES)
+def test_a_trailing_backslash_keeps_the_statement_whole(name: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    text, replacements = BACKSLASH_CASES[name]
+    (tmp_path / name).write_text(text)
+    [(_, findings, fixed, error, _)] = _both_ways([tmp_path / name], None, monkeypatch)
+    expected = text
+    for old, new in replacements:
+        expected = expected.replace(old, new)
+    assert error is None and len(findings) == 1
+    assert fixed == expected.encode()
+    ast.parse(fixed)
