@@ -28,15 +28,21 @@ def _child_fields(kind: type) -> tuple[str, ...]:
     return fields
 
 
-def children(node: ast.AST) -> list[ast.AST]:
-    """The child nodes of ``node`` in field order, as ``ast.iter_child_nodes`` gives them, less markers."""
-    found: list[ast.AST] = []
+def add_children(node: ast.AST, found: list[ast.AST]) -> None:
+    """Append the child nodes of ``node`` to ``found`` in field order, as ``ast.iter_child_nodes``
+    gives them, less markers: the one loop every walk here shares."""
     for name in _child_fields(type(node)):
         value = getattr(node, name, None)
         if isinstance(value, ast.AST):
             found.append(value)
         elif isinstance(value, list):
             found.extend(item for item in value if isinstance(item, ast.AST))
+
+
+def children(node: ast.AST) -> list[ast.AST]:
+    """The child nodes of ``node`` (see ``add_children``)."""
+    found: list[ast.AST] = []
+    add_children(node, found)
     return found
 
 
@@ -44,12 +50,7 @@ def walk(root: ast.AST) -> list[ast.AST]:
     """``root`` and every node below it, breadth first as ``ast.walk`` visits them, less markers."""
     found = [root]
     for node in found:  # the list grows while it is read: a queue without a deque
-        for name in _child_fields(type(node)):
-            value = getattr(node, name, None)
-            if isinstance(value, ast.AST):
-                found.append(value)
-            elif isinstance(value, list):
-                found.extend(item for item in value if isinstance(item, ast.AST))
+        add_children(node, found)
     return found
 
 
@@ -114,11 +115,6 @@ def _own_and_nested(function: Function) -> tuple[list[ast.AST], list[ast.AST]]:
         own.append(node)
         if isinstance(node, _SCOPES):
             nested.append(node)
-            continue
-        for name in _child_fields(type(node)):  # ``children`` inlined: this loop is the cheap stage's hottest
-            value = getattr(node, name, None)
-            if isinstance(value, ast.AST):
-                pending.append(value)
-            elif isinstance(value, list):
-                pending.extend(item for item in value if isinstance(item, ast.AST))
+        else:
+            add_children(node, pending)
     return own, nested

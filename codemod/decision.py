@@ -157,7 +157,7 @@ def gather_evidence(attribute: str, tensors: list[Assignment], facts: ClassFacts
     if weak and evidence.parameter == intent and not evidence.trains:
         evidence.buffer.append((Reason.of("E-FIXED-PROJECTION", "nothing else in the class says it is trained: it may "
                                           "be a fixed projection"), 0.6))
-    frozen = [a.info for a in tensors if a.info.lost_parameter and a.info.requires_grad is False]
+    frozen = [a.info for a in tensors if a.info.frozen_parameter]
     replaced = any(a.attribute == attribute and a.method not in facts.init_methods for a in facts.assignments)
     if frozen and not evidence.stateful and not replaced:  # a frozen constant stays the Parameter it was written as
         evidence.trains = Reason.of("E-LOST-PARAMETER",
@@ -348,9 +348,7 @@ def _warnings(attribute: str, action: str, persistent: bool, stateful: bool,
                                   f"warning: adds state_dict key '{attribute}': old checkpoints fail load_state_dict(strict=True) "
                                   "with Missing key(s); load with strict=False or fill the key in a "
                                   "register_load_state_dict_pre_hook"))
-    # ``nn.Parameter(t, requires_grad=False).to(d)`` stays a frozen Parameter: nothing trains it
-    frozen = all(a.info.lost_parameter and a.info.requires_grad is False for a in tensors)
-    if action == "parameter" and not frozen:
+    if action == "parameter" and not all(a.info.frozen_parameter for a in tensors):  # nothing trains a frozen one
         warnings.append(Reason.of("W-OPTIMIZER",
                                   "warning: the optimizer now trains it (weight decay applies); DDP may need "
                                   "find_unused_parameters=True if forward does not always use it"))

@@ -57,6 +57,7 @@ class _Parsed:
 
     start: int
     end: int
+    text: str  # the span's source, as parsed
     module: cst.Module
     positions: Mapping[cst.CSTNode, CodeRange]
 
@@ -104,12 +105,13 @@ def analyse_source(source: Source, summary: FileSummary, index: ClassIndex, opti
     parsed: list[_Parsed] = []
     for span in class_spans(summary, index, layout, options, runtime is not None):
         start, end = byte_range(whole_lines(span, source.data, layout.starts), layout.starts)
+        text = source.data[start:end].decode(layout.codec)
         try:
-            module = cst.parse_module(source.data[start:end].decode(layout.codec))
+            module = cst.parse_module(text)
         except cst.ParserSyntaxError as exc:
             return [], None, f"cannot parse (line {exc.raw_line + span.first - 1}): {exc.message}", {}
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-        parsed.append(_Parsed(start, end, module, _Shifted(positions, span.first - 1)))
+        parsed.append(_Parsed(start, end, text, module, _Shifted(positions, span.first - 1)))
     lines = source_lines(source.text)
     classes = [(span, class_summary, analyse_class(node, class_summary, summary, index, span.positions, lines))
                for span in parsed for node, class_summary in module_classes(span.module, summary, index)]
@@ -183,8 +185,7 @@ def _rewrite(source: Source, layout: Layout, owned: list[tuple[Finding, _Parsed]
     style = file_style(source.text)
     replacements = []
     for span, found in todo.items():
-        code = _with_final_break(source.data[span.start:span.end].decode(layout.codec),
-                                 rewrite_findings(span.module, found, names, style, options).code)
+        code = _with_final_break(span.text, rewrite_findings(span.module, found, names, style, options).code)
         try:
             compile(code, display, "exec", flags=flags, dont_inherit=True)
         except SyntaxError as exc:

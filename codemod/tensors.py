@@ -74,6 +74,11 @@ class ExprInfo:
         return self.refs if self.anchors is None else self.anchors
 
     @property
+    def frozen_parameter(self) -> bool:
+        """``nn.Parameter(t, requires_grad=False).to(d)``: a lost Parameter nothing was meant to train."""
+        return self.lost_parameter is not None and self.requires_grad is False
+
+    @property
     def is_tensor(self) -> bool:
         return self.kind == "tensor"
 

@@ -11,6 +11,21 @@ if TYPE_CHECKING:
     from ..findings import Finding
 
 
+# The invalid example once fixed, and so also an example that must not be flagged.
+FIXED = '''import torch
+from torch import nn
+
+
+class Scale(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(dim, dim))
+
+    def forward(self, x):
+        return x @ self.weight
+'''
+
+
 class TensorShouldBeParameter(TensorAttributeRule):
     code = "NR001"
     name = "TensorShouldBeParameter"
@@ -30,18 +45,7 @@ class TensorShouldBeParameter(TensorAttributeRule):
                "class member, the tensor is aliased or derived from another Parameter, updated in place outside "
                "torch.no_grad(), later assigned a plain tensor, kept on the CPU on purpose, or trained by an "
                "optimizer of its own. docs/rules.md lists every reason code.")
-    valid = ('''import torch
-from torch import nn
-
-
-class Scale(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(dim, dim))
-
-    def forward(self, x):
-        return x @ self.weight
-''',)
+    valid = (FIXED,)
     invalid = (Invalid('''import torch
 from torch import nn
 
@@ -53,18 +57,7 @@ class Scale(nn.Module):
 
     def forward(self, x):
         return x @ self.weight
-''', '''import torch
-from torch import nn
-
-
-class Scale(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(dim, dim))
-
-    def forward(self, x):
-        return x @ self.weight
-'''),)
+''', FIXED),)
 
     def message(self, finding: Finding) -> str:
         return "should be an nn.Parameter"

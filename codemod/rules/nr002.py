@@ -11,6 +11,21 @@ if TYPE_CHECKING:
     from ..findings import Finding
 
 
+# The invalid example once fixed, and so also an example that must not be flagged.
+FIXED = '''import torch
+from torch import nn
+
+
+class Causal(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.register_buffer("mask", torch.tril(torch.ones(n, n)), persistent=False)
+
+    def forward(self, x):
+        return x.masked_fill(self.mask == 0, 0.0)
+'''
+
+
 class TensorShouldBeBuffer(TensorAttributeRule):
     code = "NR002"
     name = "TensorShouldBeBuffer"
@@ -30,18 +45,7 @@ class TensorShouldBeBuffer(TensorAttributeRule):
                "behaviour: the name is already a class member, assigned before super().__init__(), aliased, "
                "deleted, given a non-tensor value, read on the host or in data loading, or combined with tensors "
                "made on the default device. docs/rules.md lists every reason code.")
-    valid = ('''import torch
-from torch import nn
-
-
-class Causal(nn.Module):
-    def __init__(self, n):
-        super().__init__()
-        self.register_buffer("mask", torch.tril(torch.ones(n, n)), persistent=False)
-
-    def forward(self, x):
-        return x.masked_fill(self.mask == 0, 0.0)
-''', '''import torch
+    valid = (FIXED, '''import torch
 from torch import nn
 
 
@@ -64,18 +68,7 @@ class Causal(nn.Module):
 
     def forward(self, x):
         return x.masked_fill(self.mask == 0, 0.0)
-''', '''import torch
-from torch import nn
-
-
-class Causal(nn.Module):
-    def __init__(self, n):
-        super().__init__()
-        self.register_buffer("mask", torch.tril(torch.ones(n, n)), persistent=False)
-
-    def forward(self, x):
-        return x.masked_fill(self.mask == 0, 0.0)
-'''),)
+''', FIXED),)
 
     def message(self, finding: Finding) -> str:
         return f"should be a buffer (persistent={finding.persistent})"
