@@ -21,6 +21,7 @@ from . import suppression
 from .index import ClassIndex, ClassSummary, FileSummary, reachable_methods
 from .suppression import Suppression
 from .arguments import sort_arguments
+from .containers import ContainerFacts, collect
 from .torch_facts import LAYER_INIT_CALLS, LAYER_TENSORS, SIZED_LAYERS, torch_layer
 from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
                       dotted, keyword_argument, merge_branches, narrowed_info, self_attribute,
@@ -111,6 +112,7 @@ class ClassFacts:
     super_init_line: tuple[cst.SimpleStatementLine, str] | None = None
     data_loading_methods: frozenset[str] = frozenset()
     layer_base: str | None = None  # a torch.nn layer among the bases: it holds ``self.weight`` & co itself
+    containers: dict[str, ContainerFacts] = field(default_factory=dict)  # plain containers on self (NR101/NR102)
 
     def uses_of(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
@@ -737,18 +739,17 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
     facts = ClassFacts(summary=summary, layer_base=torch_layer(b for c in [summary, *ancestors] for b in c.bases))
     calls: dict[str, set[str]] = {}
     data_loaders: set[str] = set()
+    methods: list[cst.FunctionDef] = []
     for item in node.body.body:
         _class_level_names(item, facts, positions)
         if not isinstance(item, cst.FunctionDef) or not _is_plain_method(item):
             continue
-        self_name = _positional(item)[0].name.value
-        scope = Scope(imports=file.imports.overlay(summary.local_bindings.get(item.name.value, {})),
-                      self_name=self_name, tree_returns=lambda callee: index.call_returns_tensor(summary, callee))
+        methods.append(item)
+        scope = _method_scope(item, summary, file, index)
         if facts.layer_base:  # ``self.weight`` of a subclass of nn.Linear is the layer's registered Parameter
             scope.self_tensors.update({name: ExprInfo("tensor", source=f"{facts.layer_base}.{name}",
                                                       refs=frozenset({name}))
                                        for name in LAYER_TENSORS})
-        sort_arguments(item, scope)
         scanner = _MethodScanner(facts, item, scope, positions, lines)
         item.visit(scanner)
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
@@ -756,7 +757,19 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
     facts.init_methods = reachable_methods(calls, "__init__", *construction_hooks(ancestors, facts.layer_base))
     facts.forward_methods = reachable_methods(calls, "forward")
     facts.data_loading_methods = reachable_methods(calls, *(data_loaders & calls.keys()))
+    if summary.containers:
+        facts.containers = collect([(m, _method_scope(m, summary, file, index)) for m in methods], summary.containers,
+                                   index, positions)
     return facts
+
+
+def _method_scope(method: cst.FunctionDef, summary: ClassSummary, file: FileSummary, index: ClassIndex) -> Scope:
+    """The names a method's expressions resolve in: the module's, as the method rebinds them, and its arguments."""
+    scope = Scope(imports=file.imports.overlay(summary.local_bindings.get(method.name.value, {})),
+                  self_name=_positional(method)[0].name.value,
+                  tree_returns=lambda callee: index.call_returns_tensor(summary, callee))
+    sort_arguments(method, scope)
+    return scope
 
 
 def module_classes(module: cst.Module, file: FileSummary, index: ClassIndex) -> Iterator[tuple[cst.ClassDef, ClassSummary]]:

@@ -496,7 +496,7 @@ def silenced_by(assignments: list[Assignment], code: str) -> list[int]:
     return sorted({s.line for a in assignments for s in a.suppressions if s.silences(code)})
 
 
-def _settle(reasons: list[Reason], code: str, confidence: float, changes_state_dict: bool, refusals: list[Reason],
+def settle(reasons: list[Reason], code: str, confidence: float, changes_state_dict: bool, refusals: list[Reason],
             assignments: list[Assignment], options: Options, refuted: Reason | None = None) -> list[Reason]:
     """The last word on a finding, first match wins: suppressed by a comment on its line, refused as
     unsafe, refuted by what the probe observed, below ``--min-confidence``, or forbidden by ``--keep-state-dict``.
@@ -564,7 +564,7 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
                                  "(per batch, per episode) to leave alone; nnreg cannot tell which"))
         if options.ambiguous == "buffer":
             reasons.append(Reason.of("E-OPTION", "--ambiguous buffer chose buffer"))
-    reasons += _settle(reasons, "NR002", confidence, persistent, refusals, late, options)
+    reasons += settle(reasons, "NR002", confidence, persistent, refusals, late, options)
     reasons += _warnings(attribute, "buffer", persistent, not built_once, late)
     class_name = facts.summary.qualname.rsplit(".", 1)[-1]
     edits: list[Edit] = []
@@ -635,7 +635,7 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     if status_of(reasons, options) == "fixed":  # choose()'s verdict comes first: doubts only add to a sure one
         reasons.extend(_doubts(attribute, assignments, tensors, view))
     reasons.extend(runtime_notes)
-    reasons.extend(_settle(reasons, code, confidence, action == "parameter" or bool(persistent), refusals, tensors,
+    reasons.extend(settle(reasons, code, confidence, action == "parameter" or bool(persistent), refusals, tensors,
                            options, refuted))
     reasons.extend(_warnings(attribute, effective, bool(persistent), stateful, tensors))
     first = min(tensors, key=lambda a: (a.line, a.column))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .notebooks import CellError
 from .reasons import Reason, holding, status_of
@@ -16,20 +16,24 @@ if TYPE_CHECKING:
 
     from .suppression import Suppression
 
-Action = Literal["parameter", "buffer", "skip"]
+# NR001/NR002 wrap or register one tensor; NR101/NR102 put a container's elements in a torch container.
+ContainerKind = Literal["module-list", "module-dict", "parameter-list", "parameter-dict"]
+Action = Literal["parameter", "buffer", "module-list", "module-dict", "parameter-list", "parameter-dict", "skip"]
+CONTAINER_ACTIONS: frozenset[str] = frozenset(get_args(ContainerKind))
 Status = Literal["fixed", "ambiguous", "unsafe", "unconfirmed", "suppressed"]
 
 
 @dataclass(frozen=True)
 class Edit:
-    """Replace one assignment statement (wrap in ``nn.Parameter``, or turn it into a buffer registration),
-    or, for ``declare``, add ``self.register_buffer(name, None, ...)`` after the statement line."""
+    """Replace one assignment statement (wrap in ``nn.Parameter``, turn it into a buffer registration, or
+    hold its container's elements in ``nn.ModuleList`` & co), or, for ``declare``, add
+    ``self.register_buffer(name, None, ...)`` after the statement line."""
 
     statement: cst.Assign | cst.AnnAssign | cst.SimpleStatementLine
     attribute: str
     class_name: str
     self_name: str
-    kind: Literal["parameter", "buffer", "declare"]
+    kind: Literal["parameter", "buffer", "declare", "module-list", "module-dict", "parameter-list", "parameter-dict"]
     persistent: bool
     move_conversion: bool = False  # ``nn.Parameter(t).to(d)`` -> ``nn.Parameter(t.to(d))``
 

@@ -21,7 +21,7 @@ from .imports import (ImportBlock, ImportTable, build_import_table, dotted_name,
                       module_name_for)
 from .notebooks import is_notebook
 from .notebooks import module_name as notebook_module
-from .prefilter import MethodScan, may_hold_tensor, scan_method
+from .prefilter import MethodScan, container_attributes, may_hold_tensor, scan_method
 from .returns import ReturnFact, return_fact
 from .spans import statement_lines
 from .torch_facts import BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, torch_layer
@@ -86,6 +86,7 @@ class ClassSummary:
     tensor_sources: frozenset[str] = frozenset()
     # methods its ``__init__`` calls on self, transitively: a subclass's override of one runs at construction
     init_calls: frozenset[str] = frozenset()
+    containers: frozenset[str] = frozenset()  # ``self.X`` assigned a plain list, tuple or dict (NR101/NR102)
 
     @property
     def qualified(self) -> str:
@@ -108,7 +109,8 @@ class FileSummary:
                 "block": asdict(self.imports.block),
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
                              "buffers": sorted(c.buffers), "reads": sorted(c.reads), "tree_calls": sorted(c.tree_calls),
-                "tensor_sources": sorted(c.tensor_sources), "init_calls": sorted(c.init_calls)}
+                "tensor_sources": sorted(c.tensor_sources), "init_calls": sorted(c.init_calls),
+                "containers": sorted(c.containers)}
                             for c in self.classes.values()],
                 "functions": {name: [list(f.needs), f.source] for name, f in self.functions.items()}}
 
@@ -123,7 +125,8 @@ class FileSummary:
                                                   "buffers": frozenset(c["buffers"]), "reads": frozenset(c["reads"]),
                                                   "tree_calls": frozenset(c["tree_calls"]),
                                                   "tensor_sources": frozenset(c["tensor_sources"]),
-                                                  "init_calls": frozenset(c["init_calls"])})
+                                                  "init_calls": frozenset(c["init_calls"]),
+                                                  "containers": frozenset(c["containers"])})
                    for c in data["classes"]}
         functions = {name: ReturnFact(tuple(needs), source) for name, (needs, source) in data["functions"].items()}
         return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes,
@@ -231,7 +234,8 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable, fu
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
                         may_hold_tensor=holds, tensor_sources=sources, reads=frozenset(reads),
                         local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves,
-                        init_calls=reachable_methods(called, "__init__") - {"__init__"})
+                        init_calls=reachable_methods(called, "__init__") - {"__init__"},
+                        containers=container_attributes(scans))
 
 
 def reachable_methods(calls: Mapping[str, Collection[str]], *roots: str) -> frozenset[str]:

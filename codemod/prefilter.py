@@ -219,3 +219,28 @@ def _candidate(value: ast.expr, taint: _Taint, me: str, local: set[str], imports
                     and not (isinstance(b, ast.Call) and imports.resolve(dotted_name(b.func)) in _REGISTERED)]
         return bool(branches) and all(_candidate(b, taint, me, local, imports) for b in branches)
     return taint.tensor_like(value, me, local, imports)
+
+
+_CONTAINER_DISPLAYS = (ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)
+_CONTAINER_BUILTINS = frozenset({"list", "tuple", "dict"})
+
+
+def is_container_value(value: ast.expr, imports: ImportTable) -> bool:
+    """``[...]``, ``(...)``, ``{...}``, a list or dict comprehension, or ``list(...)``/``tuple(...)``/
+    ``dict(...)`` (the builtins, not a name the file rebinds): the values rules NR101/NR102 look at.
+    A display of literal constants only (``(3, 3)``, ``["a", "b"]``) holds neither modules nor tensors."""
+    if isinstance(value, (ast.List, ast.Tuple)):
+        return not value.elts or not all(isinstance(e, ast.Constant) for e in value.elts)
+    if isinstance(value, ast.Dict):
+        return not value.values or not all(isinstance(v, ast.Constant) for v in value.values)
+    if isinstance(value, _CONTAINER_DISPLAYS):
+        return True
+    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in _CONTAINER_BUILTINS
+            and not imports.is_bound(value.func.id))
+
+
+def container_attributes(scans: list[MethodScan]) -> frozenset[str]:
+    """The ``self.X`` some method assigns a plain container to (``is_container_value``)."""
+    return frozenset(target.attr for scan in scans for _method, me, target, value in scan.assignments
+                     if isinstance(target, ast.Attribute) and _self_attribute(target, me)
+                     and is_container_value(value, scan.imports))

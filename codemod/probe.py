@@ -138,12 +138,18 @@ def probe_class(cls: Any, spec: dict[str, Any], target: str, torch: Any) -> dict
             kind = "buffer"
         elif name in plain:
             kind = "tensor"
+        elif name in model._modules:
+            kind, value = "module", model._modules[name]
         else:
             kind = type(value).__name__ if name in vars(model) else "absent"
         entry: dict[str, Any] = {"kind": kind}
         if isinstance(value, torch.Tensor):
             entry.update(dtype=str(value.dtype).replace("torch.", ""), shape=list(value.shape),
                          device=str(value.device), requires_grad=bool(value.requires_grad))
+        elif isinstance(value, (list, tuple, dict)):  # a plain container (NR101/NR102): what it holds
+            entry["elements"] = _element_kinds(value.values() if isinstance(value, dict) else value, torch)
+            if isinstance(value, dict):
+                entry["string_keys"] = all(isinstance(key, str) for key in value)
         report["attributes"][name] = entry
     try:
         moved = copy.deepcopy(model).to(target)
@@ -166,6 +172,21 @@ def probe_class(cls: Any, spec: dict[str, Any], target: str, torch: Any) -> dict
         report["forward_error"] = _error(exc)
     _gradients(cls, spec, inputs, report, torch)
     return report
+
+
+def _element_kinds(elements: Any, torch: Any) -> list[str]:
+    """What a plain container holds, in the words of codemod/containers.py's element kinds."""
+    kinds = set()
+    for element in elements:
+        if isinstance(element, torch.nn.Parameter):
+            kinds.add("parameter")
+        elif isinstance(element, torch.nn.Module):
+            kinds.add("module")
+        elif isinstance(element, torch.Tensor):
+            kinds.add("trainable" if element.requires_grad else "tensor")
+        else:
+            kinds.add("none" if element is None else "other")
+    return sorted(kinds)
 
 
 def _required_arguments(cls: Any) -> list[str]:

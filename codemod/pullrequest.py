@@ -22,7 +22,7 @@ from pathlib import Path
 from . import __version__
 from .config import Setting
 from .files import SourceError, write_atomic
-from .findings import FileResult, Finding
+from .findings import CONTAINER_ACTIONS, FileResult, Finding
 from .github import GitHub, target_problem
 from .rules import RULES
 
@@ -223,10 +223,12 @@ def _change(finding: Finding) -> str:
 
 
 def _adds_key(finding: Finding) -> bool:
-    return finding.action == "parameter" or bool(finding.persistent)
+    return finding.action == "parameter" or finding.action in CONTAINER_ACTIONS or bool(finding.persistent)
 
 
 def _state_dict_keys(finding: Finding) -> str:
+    if finding.action in CONTAINER_ACTIONS:
+        return f"adds `{finding.attribute}.*` (everything it holds)"
     return f"adds `{finding.attribute}`" if _adds_key(finding) else "none"
 
 

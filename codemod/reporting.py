@@ -11,7 +11,7 @@ from typing import Any, get_args
 
 import click
 
-from .findings import FileResult, Finding, Status
+from .findings import CONTAINER_ACTIONS, FileResult, Finding, Status
 from .notebooks import changed_cells, is_notebook
 from .rules import RULES
 from .runtime import NOT_BUILT
@@ -178,11 +178,13 @@ def summary_line(results: list[FileResult], written: bool) -> str:
     fixed = [f for r in results if not r.error for f in r.findings if f.status == "fixed"]  # not written: not counted
     changed = sum(r.changed for r in results)
     verb = "registered" if written else "would be registered"
-    parts = [f"{_plural(len(fixed), 'tensor')} {verb}"]
+    containers = sum(f.action in CONTAINER_ACTIONS for f in fixed)
+    parts = [f"{_plural(len(fixed), 'attribute' if containers else 'tensor')} {verb}"]
     if fixed:
         buffers = sum(f.action == "buffer" for f in fixed)
+        held = f", {_plural(containers, 'container')}" if containers else ""
         parts[0] += (f" in {_plural(changed, 'file')} ({_plural(buffers, 'buffer')}, "
-                     f"{_plural(len(fixed) - buffers, 'parameter')})")
+                     f"{_plural(len(fixed) - buffers - containers, 'parameter')}{held})")
     for status, label in (("ambiguous", "ambiguous skipped"), ("unsafe", "unsafe refused"),
                           ("unconfirmed", "unconfirmed"), ("suppressed", "suppressed")):
         count = sum(f.status == status for f in findings)

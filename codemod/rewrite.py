@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import tokenize
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
@@ -33,6 +33,11 @@ class Spellings:
     parameter: str
     buffer: str
     needs_import: bool
+    containers: dict[str, str] = field(default_factory=dict)  # edit kind -> how ``nn.ModuleList`` & co are written
+
+
+CONTAINERS = {"module-list": "torch.nn.ModuleList", "module-dict": "torch.nn.ModuleDict",
+              "parameter-list": "torch.nn.ParameterList", "parameter-dict": "torch.nn.ParameterDict"}
 
 
 def spellings(imports: ImportTable, edits: list[Edit], buffer_style: str) -> Spellings:
@@ -44,7 +49,11 @@ def spellings(imports: ImportTable, edits: list[Edit], buffer_style: str) -> Spe
     if buffer_style == "nn.Buffer" and any(e.kind == "buffer" for e in edits):
         buffer, missing = spelling(imports, "torch.nn.Buffer")
         needs_import |= missing
-    return Spellings(parameter, buffer, needs_import)
+    containers = {}
+    for kind in sorted({e.kind for e in edits} & CONTAINERS.keys()):
+        containers[kind], missing = spelling(imports, CONTAINERS[kind])
+        needs_import |= missing
+    return Spellings(parameter, buffer, needs_import, containers)
 
 
 def spelling(imports: ImportTable, qualified: str) -> tuple[str, bool]:
@@ -67,6 +76,21 @@ def _wrap(value: cst.BaseExpression, func: cst.BaseExpression, *extra: cst.Arg) 
     if isinstance(value, cst.Name) and value.value == "None":
         return value
     return cst.Call(func=func, args=[cst.Arg(value=value), *extra])
+
+
+def _contained(value: cst.BaseExpression, container: cst.BaseExpression) -> cst.Call:
+    """``[a, b]`` -> ``nn.ModuleList([a, b])``: the plain container's elements, held by ``container``.
+    An empty display or ``list()`` becomes ``container()``, ``list(x for ...)`` ``container(x for ...)``,
+    and a tuple a list display (``self.x = a, b`` has no brackets of its own to keep)."""
+    if isinstance(value, (cst.List, cst.Tuple, cst.Dict)) and not value.elements:
+        return cst.Call(func=container)
+    if isinstance(value, cst.Tuple):
+        value = cst.List(elements=value.elements)
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in ("list", "tuple"):
+        return value.with_changes(func=container)
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "dict" and not value.args:
+        return value.with_changes(func=container)
+    return cst.Call(func=container, args=[cst.Arg(value=value)])
 
 
 def _convert_inside(value: cst.Call) -> cst.Call:
@@ -151,6 +175,7 @@ class _Rewriter(cst.CSTTransformer):
         self.style = style
         self.parameter = cst.parse_expression(names.parameter)
         self.buffer = cst.parse_expression(names.buffer)
+        self.containers = {kind: cst.parse_expression(text) for kind, text in names.containers.items()}
         self.buffer_style = buffer_style
 
     def _persistent_arg(self, edit: Edit) -> cst.Arg:
@@ -164,6 +189,8 @@ class _Rewriter(cst.CSTTransformer):
             return updated
         self.rewritten = True
         value = updated.value
+        if edit.kind in self.containers:
+            return updated.with_changes(value=_contained(value, self.containers[edit.kind]))
         if edit.kind == "parameter" and edit.move_conversion and isinstance(value, cst.Call):
             return updated.with_changes(value=_convert_inside(value))
         if edit.kind == "parameter":

@@ -20,12 +20,12 @@ from .analysis import ClassFacts, analyse_class, module_classes
 from .config import Options
 from .decision import candidate_names
 from .files import Source, source_lines
-from .findings import Finding
+from .findings import CONTAINER_ACTIONS, Finding
 from .imports import ImportTable
 from .index import ClassIndex, ClassSummary, FileSummary, module_of
 from .reasons import Reason
 from .rewrite import SpellingError, spellings, torch_import
-from .rules import check_class, may_hold_finding, rewrite_findings
+from .rules import CONTAINER_CODES, check_class, may_hold_finding, rewrite_findings
 from .runtime import ProbeRunner
 from .spans import Span, byte_range, line_starts, splice, whole_lines
 from .style import file_style
@@ -152,8 +152,11 @@ def _requests(runtime: ProbeRunner, summary: FileSummary, classes: list[tuple[_P
     probe can type. A file whose candidates are all settled statically is not run at all."""
     requests = []
     for (_, class_summary, facts), found_here in zip(classes, decided, strict=True):
-        names = candidate_names(facts)
-        untyped = any(a.info.kind == "possible" for a in facts.assignments if a.attribute in names)
+        unknown = [name for name, c in facts.containers.items()  # elements only runtime can type
+                   if any(e.kind in ("unknown", "argument") for h in c.holdings for e in h.elements)]
+        containers = sorted(set(unknown) | {f.attribute for f in found_here if f.code in CONTAINER_CODES})
+        names = candidate_names(facts) + containers
+        untyped = bool(unknown) or any(a.info.kind == "possible" for a in facts.assignments if a.attribute in names)
         found = any(f.status != "suppressed" for f in found_here)
         if names and (untyped or found):
             requests.append(runtime.settings.request(summary.module, class_summary.qualname, names))
@@ -232,8 +235,10 @@ def verify(runtime: ProbeRunner, source: Source, summary: FileSummary, findings:
                                        for p in problems)
                 finding.conclude(options)
                 continue
-            added = finding.attribute in set(after[qualname].get("state_dict") or []) - set(old.get("state_dict") or [])
-            keys = f"state_dict gains the key '{finding.attribute}'" if added else "state_dict keys unchanged"
+            gained = sorted(set(after[qualname].get("state_dict") or []) - set(old.get("state_dict") or []))
+            mine = [key for key in gained if key == finding.attribute or key.startswith(finding.attribute + ".")]
+            keys = (f"state_dict gains the key{'s' if len(mine) > 1 else ''} {', '.join(repr(k) for k in mine[:4])}"
+                    f"{f' and {len(mine) - 4} more' if len(mine) > 4 else ''}" if mine else "state_dict keys unchanged")
             if gaps:
                 finding.reasons.append(Reason.of("X-VERIFY-INCOMPLETE",
                                                  f"runtime verification incomplete ({'; '.join(gaps)}); {keys}"))
@@ -252,7 +257,7 @@ def _verification_problems(before: dict[str, Any], after: dict[str, Any], findin
     problems = []
     for finding in findings:
         kind = after.get("attributes", {}).get(finding.attribute, {}).get("kind")
-        if kind not in ("parameter", "buffer"):
+        if kind not in (("module",) if finding.action in CONTAINER_ACTIONS else ("parameter", "buffer")):
             problems.append(f"self.{finding.attribute} is still {kind} after the rewrite")
     left = sorted(set(after.get("left_behind", [])) & {f.attribute for f in findings})
     if left:

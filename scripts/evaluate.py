@@ -14,6 +14,12 @@ sha256 checked by pip (into ``.corpora/``, ignored by git; nothing third-party i
 - kind agreement: among rewritten positives, Parameter vs buffer as labelled;
 - persistent agreement: among rewritten buffers labelled as buffers, ``persistent`` as labelled;
 - rewrites outside the manifest: ``fixed`` findings in these distributions that nobody labelled.
+
+Tensor rows (labels PARAM, BUFFER_*) are scored against NR001/NR002 alone (``--select NR0``); with
+``--containers`` the rows are plain containers (labels MODULES, PARAMS, BUFFERS, LEAVE) scored against
+NR101/NR102 (``--select NR1``). A container is "acted on" when ``fix`` rewrites it (nn.ModuleList &
+co), or, for constant tensors, which have no torch container, when NR102 reports it with the fix to
+make by hand and no other refusal: precision and recall count those acts.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "tests" / "realworld" / "manifest.tsv"
 COLUMNS = ["distribution", "sha256", "file", "class", "attribute", "line", "label", "rationale"]
 LABELS = {"PARAM", "BUFFER_PERSISTENT", "BUFFER_NONPERSISTENT", "LEAVE"}
+CONTAINER_LABELS = {"MODULES", "PARAMS", "BUFFERS", "LEAVE"}
+# what NR101/NR102 did to a container, in the words of the labels
+CONTAINER_ACTS = {"module-list": "modules", "module-dict": "modules", "parameter-list": "params",
+                  "parameter-dict": "params"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,8 @@ class Candidate:
 
     @property
     def kind(self) -> str | None:
+        if self.label in CONTAINER_LABELS:
+            return {"MODULES": "modules", "PARAMS": "params", "BUFFERS": "buffers"}.get(self.label)
         return {"PARAM": "parameter", "LEAVE": None}.get(self.label, "buffer")
 
     def where(self) -> str:
@@ -147,7 +159,7 @@ class Report:
         return len(self._buffers()) - len(self.persistent_disagreements), len(self._buffers())
 
 
-def read_manifest(path: Path = MANIFEST) -> list[Candidate]:
+def read_manifest(path: Path = MANIFEST, labels: set[str] = LABELS) -> list[Candidate]:
     """Parse and validate the manifest: exact columns, known labels, one row per attribute."""
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -158,7 +170,7 @@ def read_manifest(path: Path = MANIFEST) -> list[Candidate]:
                       int(row["line"]), row["label"], row["rationale"])
             for row in reader
         ]
-    problems = [f"unknown label {c.label!r}: {c.where()}" for c in candidates if c.label not in LABELS]
+    problems = [f"unknown label {c.label!r}: {c.where()}" for c in candidates if c.label not in labels]
     problems += [f"no rationale: {c.where()}" for c in candidates if not c.rationale.strip()]
     counts = Counter(c.key for c in candidates)
     problems += [f"listed twice: {' '.join(key)}" for key, n in counts.items() if n > 1]
@@ -182,10 +194,12 @@ def stale_rows(candidates: list[Candidate], roots: dict[str, Path]) -> list[str]
     return stale
 
 
-def run_nnreg(root: Path, jobs: int) -> list[dict]:
-    """Findings of ``nnreg check`` on one unpacked tree, with paths relative to that tree."""
+def run_nnreg(root: Path, jobs: int, containers: bool = False) -> list[dict]:
+    """Findings of ``nnreg check`` on one unpacked tree, with paths relative to that tree: of the tensor
+    rules, or with ``containers`` of the container rules, their acts named as the labels name them."""
     result = subprocess.run(
-        [sys.executable, "-m", "codemod", "check", "--format", "json", "-q", "--no-cache", "-j", str(jobs), "."],
+        [sys.executable, "-m", "codemod", "check", "--format", "json", "-q", "--no-cache", "-j", str(jobs),
+         "--select", "NR1" if containers else "NR0", "."],
         cwd=root, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     if result.returncode not in (0, 1):
@@ -194,7 +208,19 @@ def run_nnreg(root: Path, jobs: int) -> list[dict]:
     base = repository_root(root)  # nnreg reports paths relative to this
     for finding in report["findings"]:
         finding["path"] = (base / finding["path"]).resolve().relative_to(root.resolve()).as_posix()
+        if containers:
+            _name_container_act(finding)
     return report["findings"]
+
+
+def _name_container_act(finding: dict) -> None:
+    """``action`` as the labels say it; constant tensors reported with the hand fix and nothing else
+    against it count as acted on (``status`` fixed), since no rewrite exists for them."""
+    refusals = [c for c in finding["reason_codes"] if c[0] in "RDS"]
+    if finding["code"] == "NR102" and refusals == ["R-NO-TORCH-CONTAINER"]:
+        finding["status"], finding["action"] = "fixed", "buffers"
+    else:
+        finding["action"] = CONTAINER_ACTS.get(finding["action"], finding["action"])
 
 
 def score(candidates: list[Candidate], findings: dict[str, list[dict]]) -> Report:
@@ -298,17 +324,20 @@ def main() -> int:
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--dump", type=Path, help="write every labelled row with nnreg's finding as JSON lines, for reading "
                         "what a rule does to rows it did not change")
+    parser.add_argument("--containers", action="store_true",
+                        help="the manifests label plain containers (MODULES/PARAMS/BUFFERS/LEAVE): score NR101/NR102")
     parser.add_argument("--min-precision", type=float, default=0.0)
     parser.add_argument("--min-recall", type=float, default=0.0)
     args = parser.parse_args()
 
-    candidates = [c for manifest in (args.manifest or [MANIFEST]) for c in read_manifest(manifest)]
+    labels = CONTAINER_LABELS if args.containers else LABELS
+    candidates = [c for manifest in (args.manifest or [MANIFEST]) for c in read_manifest(manifest, labels)]
     pins = {c.distribution: c.sha256 for c in candidates}
     roots = fetch_all(pins, args.cache)
     stale = stale_rows(candidates, roots)
     if stale:
         raise SystemExit("manifest rows that do not point at an assignment:\n  " + "\n  ".join(stale))
-    findings = {distribution: run_nnreg(root, args.jobs) for distribution, root in sorted(roots.items())}
+    findings = {distribution: run_nnreg(root, args.jobs, args.containers) for distribution, root in sorted(roots.items())}
     report = score(candidates, findings)
     print(format_report(report))
     if args.dump:

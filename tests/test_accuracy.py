@@ -179,3 +179,23 @@ def test_calibrated_confidence_reads_the_table() -> None:
     assert calibrated(lows[0] - 0.05) == lows[0] - 0.05  # below every bin: nothing to calibrate against
     values = [calibrated(score / 100) for score in range(int(lows[0] * 100), 100)]
     assert values == sorted(values) and all(0 < v <= 1 for v in values)
+
+
+def test_container_acts_are_named_as_the_labels_name_them() -> None:
+    """A rewrite into nn.ModuleList counts as MODULES; constant tensors that NR102 reports with the hand fix
+    and nothing else against them count as acted on (BUFFERS), since no rewrite exists for them."""
+    rows = [_candidate("layers", "MODULES"), _candidate("ws", "PARAMS"), _candidate("masks", "BUFFERS"),
+            _candidate("aliases", "LEAVE"), _candidate("odd", "BUFFERS")]
+    found = [{**_finding("layers", "fixed", "module-list"), "code": "NR101", "reason_codes": ["E-MODULE-ELEMENTS"]},
+             {**_finding("ws", "fixed", "parameter-dict"), "code": "NR102", "reason_codes": ["E-PARAMETER-ELEMENTS"]},
+             {**_finding("masks", "unsafe", "skip"), "code": "NR102",
+              "reason_codes": ["E-TENSOR-ELEMENTS", "R-NO-TORCH-CONTAINER"]},
+             {**_finding("aliases", "unsafe", "skip"), "code": "NR101", "reason_codes": ["R-CONTAINER-USE"]},
+             {**_finding("odd", "unsafe", "skip"), "code": "NR102",
+              "reason_codes": ["R-CONTAINER-SHARED", "R-NO-TORCH-CONTAINER"]}]
+    for finding in found:
+        evaluate._name_container_act(finding)
+    report = evaluate.score(rows, {"pkg==1.0": found})
+    assert [o.candidate.attribute for o in report.true_positives] == ["layers", "ws", "masks"]
+    assert [o.candidate.attribute for o in report.misses] == ["odd"] and not report.false_positives
+    assert report.kind_agreement() == (3, 3)

@@ -31,7 +31,7 @@ def test_sarif_of_the_fixtures_validates_against_the_official_schema(fixture_tre
     log = json.loads(result.stdout)
     assert validation_errors(log) == []
     run = log["runs"][0]
-    assert [rule["id"] for rule in run["tool"]["driver"]["rules"]] == ["NR001", "NR002"]
+    assert [rule["id"] for rule in run["tool"]["driver"]["rules"]] == ["NR001", "NR002", "NR101", "NR102"]
     first = run["results"][0]
     location = first["locations"][0]["physicalLocation"]
     assert not location["artifactLocation"]["uri"].startswith("/")

@@ -110,3 +110,14 @@ def test_a_refusal_found_by_the_rewrite_settles_the_finding_through_its_reasons(
     assert (finding.code, finding.status, finding.action, result.fixed) == ("NR001", "unsafe", "skip", None)
     assert [r.code for r in finding.reasons if r.kind == "refusal"] == ["R-SPELLING"]
     assert finding.held_back == ["refused: the name 'torch' is bound to numpy; cannot spell torch.nn.Parameter"]
+
+
+def test_container_rules_only_rely_on_what_torch_containers_do() -> None:
+    """NR101/NR102 let a container keep the uses its torch replacement supports: each is real in torch."""
+    torch = pytest.importorskip("torch")
+    from codemod.rules.containers import SUPPORTED_METHODS, TORCH_NAMES
+
+    for kind, methods in SUPPORTED_METHODS.items():
+        container = getattr(torch.nn, TORCH_NAMES[kind].split(".")[1])
+        assert all(callable(getattr(container, name, None)) for name in methods), kind
+        assert all(hasattr(container, name) for name in ("__getitem__", "__iter__", "__len__"))

@@ -307,3 +307,58 @@ def test_one_probe_process_serves_every_file_and_results_are_cached(tmp_path: Pa
     again = nnreg("check", "--confirm", "--format", "json", "-j", "1", ".", cwd=tmp_path)
     assert not (tmp_path / "imports.log").exists()  # same bytes, interpreter, torch and recipe: cached
     assert json.loads(again.stdout)["findings"] == json.loads(first.stdout)["findings"]
+
+
+CONTAINERS = '''
+import torch
+from torch import nn
+
+
+def make_layer(d):
+    return nn.Linear(d, d)
+
+
+def make_thing(d):
+    return d
+
+
+class Factory(nn.Module):
+    def __init__(self, d=4):
+        super().__init__()
+        self.layers = [make_layer(d) for _ in range(2)]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class Things(nn.Module):
+    def __init__(self, d=4):
+        super().__init__()
+        self.lin = nn.Linear(d, d)
+        self.things = [make_thing(d), nn.Tanh()]
+
+    def forward(self, x):
+        return self.things[1](self.lin(x)) * self.things[0]
+'''
+
+
+def test_confirm_types_the_elements_of_containers(tmp_path: Path) -> None:
+    """What the factory returns is only known at run time: the probe sees modules and the rewrite is
+    verified (forward compared, the contained parameters in the state_dict); a number next to a module
+    stays a refusal."""
+    config = '[tool.nnreg.confirm]\n"pkg.models:Factory" = { inputs = "torch.randn(2, 4)" }\n'
+    project = write_tree(tmp_path, {"pkg/__init__.py": "", "pkg/models.py": CONTAINERS, "pyproject.toml": config})
+    assert "Factory.layers" not in _findings(project) or _findings(project)["Factory.layers"]["status"] != "fixed"
+    found = _findings(project, "--confirm")
+    layers = found["Factory.layers"]
+    assert (layers["status"], layers["action"]) == ("fixed", "module-list")
+    assert "at run time it holds only elements of kind module" in layers["reasons"]
+    assert any(r.startswith("runtime verification passed; state_dict gains the keys 'layers.0.bias'")
+               for r in layers["reasons"])
+    things = found["Things.things"]
+    assert things["status"] == "unsafe" and "R-CONTAINER-ELEMENT" in things["reason_codes"]
+    result = nnreg("fix", "--no-cache", "--confirm", "pkg", cwd=project)
+    assert result.returncode == 0, result.stderr.decode()
+    assert "self.layers = nn.ModuleList([make_layer(d) for _ in range(2)])" in (project / "pkg" / "models.py").read_text()

@@ -43,15 +43,34 @@ def importable(tmp_path: Path) -> Iterator[Path]:
         del sys.modules[name]
 
 
-def _fixed(case: Case, relative: Path) -> dict[str, list[tuple[str, str, str]]]:
-    """class qualname -> [(attribute, action, persistent)] for the findings ``fix`` applied."""
+def _fixed(case: Case, relative: Path | None) -> dict[str, list[tuple[str, str, str]]]:
+    """class qualname -> [(attribute, action, persistent)] for the findings ``fix`` applied in one file
+    (every file: None)."""
     fixed: dict[str, list[tuple[str, str, str]]] = {}
     for line in case.expected_findings():
         location, target, _code, action, status, persistent, _first = line.split(" ")
-        if status == "fixed" and location.startswith(relative.as_posix() + ":"):
+        if status == "fixed" and (relative is None or location.startswith(relative.as_posix() + ":")):
             qualname, _, attribute = target.rpartition(".")
             fixed.setdefault(qualname, []).append((attribute, action, persistent.split("=")[1]))
     return fixed
+
+
+CONTAINERS = {"module-list": "ModuleList", "module-dict": "ModuleDict", "parameter-list": "ParameterList",
+              "parameter-dict": "ParameterDict"}
+
+
+def _check_container(before, after, attribute: str, container: str) -> None:
+    """NR101/NR102: the torch container now holds what the plain one held, so ``parameters()`` has the
+    contained parameters (it had none of them before) and ``.to("meta")`` moves them."""
+    held = getattr(after, attribute)
+    assert type(held).__name__ == container and attribute in after._modules
+    inside = {id(p) for p in held.parameters()}
+    assert inside and inside <= {id(p) for p in after.parameters()}
+    plain = getattr(before, attribute)
+    elements = plain.values() if isinstance(plain, dict) else plain
+    before_inside = {id(p) for e in elements for p in (e.parameters() if isinstance(e, torch.nn.Module) else [e])}
+    assert not before_inside & {id(p) for p in before.parameters()}
+    assert all(p.device.type == "meta" for p in getattr(copy.deepcopy(after).to("meta"), attribute).parameters())
 
 
 def test_every_case_with_modules_is_probed() -> None:
@@ -79,6 +98,10 @@ def test_rewrite_preserves_behaviour_and_registers(case: Case, relative: Path, i
             if getattr(after, attribute) is None:
                 continue
             assert attribute not in before._parameters and attribute not in before._buffers
+            if action in CONTAINERS:
+                _check_container(before, after, attribute, CONTAINERS[action])
+                verified.add((type(after).__qualname__, written))
+                continue
             registry = after._parameters if action == "parameter" else after._buffers
             assert attribute in registry, f"{label}.{attribute} is not registered as a {action}"
             if action == "buffer":
@@ -94,5 +117,10 @@ def test_rewrite_preserves_behaviour_and_registers(case: Case, relative: Path, i
         expected_new = {runtime_name(a, type(after).__name__) for a, action, p in fixed.get(type(after).__qualname__, [])
                         if (action == "parameter" or p == "True")
                         and getattr(after, runtime_name(a, type(after).__name__)) is not None}
-        assert added == expected_new
+        anywhere = _fixed(case, None)  # containers held by submodules and by bases in other files add keys too
+        held = {f"{name}.{a}" if name else a for name, module in after.named_modules()
+                for cls in type(module).__mro__ for a, action, _ in anywhere.get(cls.__qualname__, [])
+                if action in CONTAINERS}
+        assert {key for key in added if not any(key.startswith(prefix + ".") for prefix in held)} == expected_new
+        assert all(any(key.startswith(prefix + ".") for key in added) for prefix in held)
     assert verified == {(qualname, a) for qualname, items in fixed.items() for a, _, _ in items}

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from .base import Invalid, Rule
 from .nr001 import TensorShouldBeParameter
 from .nr002 import TensorShouldBeBuffer
+from .nr101 import ModulesInPlainContainer
+from .nr102 import TensorsInPlainContainer
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -24,9 +26,12 @@ if TYPE_CHECKING:
     from ..rewrite import Spellings
     from ..style import FileStyle
 
-RULES: dict[str, Rule] = {rule.code: rule for rule in (TensorShouldBeParameter(), TensorShouldBeBuffer())}
+RULES: dict[str, Rule] = {rule.code: rule for rule in (TensorShouldBeParameter(), TensorShouldBeBuffer(),
+                                                       ModulesInPlainContainer(), TensorsInPlainContainer())}
 
-__all__ = ["RULES", "Invalid", "Rule", "check_class", "enabled", "may_hold_finding", "needs_stage2", "rewrite_findings"]
+CONTAINER_CODES = frozenset({"NR101", "NR102"})  # the rules about plain containers: stage 2 asks the probe of them
+
+__all__ = ["CONTAINER_CODES", "RULES", "Invalid", "Rule", "check_class", "enabled", "may_hold_finding", "needs_stage2", "rewrite_findings"]
 
 
 def enabled(options: Options) -> list[Rule]:

@@ -61,8 +61,11 @@ class Rule:
 
     def rewrite(self, module: cst.Module, edits: list[Edit], names: Spellings, style: FileStyle,
                 options: Options) -> cst.Module:
-        """The module (a span of the file) with the edits of this rule's findings applied."""
-        raise NotImplementedError
+        """The module (a span of the file) with the edits of this rule's findings applied. One rewriter
+        knows every kind of edit, so the rules that keep this hook share one pass over the span."""
+        from ..rewrite import rewrite_module
+
+        return rewrite_module(module, edits, names, style, options.buffer_style, options.line_length)
 
     def message(self, finding: Finding) -> str:
         """What is wrong, after ``Class.attribute`` (``should be an nn.Parameter``)."""

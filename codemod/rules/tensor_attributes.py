@@ -1,8 +1,8 @@
 """The hooks NR001 and NR002 share: both are verdicts of one decision per tensor attribute
 (codemod/decision.py weighs the evidence, then names the code), so one check serves both.
 
-The decision and the rewrite import libcst: they are imported when a file reaches stage 2, never
-when the registry is read (``--select`` validation, ``nnreg rule``).
+The decision imports libcst: it is imported when a file reaches stage 2, never when the registry is
+read (``--select`` validation, ``nnreg rule``).
 """
 
 from __future__ import annotations
@@ -12,14 +12,10 @@ from typing import TYPE_CHECKING, Any
 from .base import Rule
 
 if TYPE_CHECKING:
-    import libcst as cst
-
     from ..analysis import ClassFacts
     from ..config import Options
-    from ..findings import Edit, Finding
+    from ..findings import Finding
     from ..index import ClassIndex, ClassSummary
-    from ..rewrite import Spellings
-    from ..style import FileStyle
 
 
 class TensorAttributeRule(Rule):
@@ -34,9 +30,3 @@ class TensorAttributeRule(Rule):
         from ..decision import decide_class
 
         return decide_class(facts, index, options, path, runtime)
-
-    def rewrite(self, module: cst.Module, edits: list[Edit], names: Spellings, style: FileStyle,
-                options: Options) -> cst.Module:
-        from ..rewrite import rewrite_module
-
-        return rewrite_module(module, edits, names, style, options.buffer_style, options.line_length)

@@ -1,0 +1,235 @@
+"""The check NR101 and NR102 share: one decision per plain container a module class holds.
+
+The facts come from ``codemod/containers.py``. A container is decided from what its elements are
+(facts: a torch.nn class or a module class of the tree, ``nn.Parameter``, a typed tensor), never
+from its name. It is rewritten only when every element is known to be of one kind, it is built in
+``__init__`` (or a helper it calls) and only filled there, and everything else the class does with
+it is something the torch container does the same way; otherwise it is reported with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import Rule
+
+if TYPE_CHECKING:
+    from ..analysis import Assignment, ClassFacts
+    from ..config import Options
+    from ..containers import ContainerFacts, Element, Holding
+    from ..findings import Finding
+    from ..index import ClassIndex, ClassSummary
+    from ..reasons import Reason
+
+# What each torch container supports beyond indexing, iteration and ``len`` (torch 2.13, checked
+# against torch in tests/test_units.py).
+SUPPORTED_METHODS: dict[str, frozenset[str]] = {
+    "module-list": frozenset({"append", "extend", "insert", "pop", "__delitem__"}),
+    "module-dict": frozenset({"keys", "items", "values", "pop", "update", "clear", "__delitem__"}),
+    "parameter-list": frozenset({"append", "extend"}),
+    "parameter-dict": frozenset({"keys", "items", "values", "pop", "update", "clear", "get", "copy", "setdefault",
+                                 "popitem", "__delitem__"}),
+}
+TORCH_NAMES = {"module-list": "nn.ModuleList", "module-dict": "nn.ModuleDict", "parameter-list": "nn.ParameterList",
+               "parameter-dict": "nn.ParameterDict"}
+_FAMILY_ELEMENTS = {"module": frozenset({"module"}), "parameter": frozenset({"parameter", "trainable"}),
+                    "tensor": frozenset({"tensor"})}
+_FAMILY_CONTAINERS = {"module": frozenset({"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.Sequential"}),
+                      "parameter": frozenset({"torch.nn.ParameterList", "torch.nn.ParameterDict"}),
+                      "tensor": frozenset()}
+CONFIDENCE = 0.9  # every element's type is a fact; not calibrated (the container rows measure it)
+
+
+class ContainerRule(Rule):
+    """A plain list, tuple or dict held on ``self`` whose elements torch cannot see."""
+
+    def may_hold_finding(self, summary: ClassSummary, index: ClassIndex) -> bool:
+        """A module class that assigns a plain container to ``self`` (``prefilter.is_container_value``)."""
+        return bool(summary.containers) and index.is_module_class(summary)
+
+    def check(self, facts: ClassFacts, index: ClassIndex, options: Options, path: str,
+              runtime: dict[str, Any] | None = None) -> list[Finding]:
+        members = facts.summary.members | index.inherited(facts.summary)[0]
+        statements = {id(a.statement): a for a in facts.assignments}
+        observed = (runtime or {}).get("attributes", {})
+        found = [_decide(c, facts, members, statements, options, path, observed.get(c.attribute))
+                 for c in facts.containers.values()]
+        return [f for f in found if f is not None]
+
+
+def _family(elements: list[Element]) -> str | None:
+    kinds = {e.kind for e in elements}
+    if kinds & {"module", "nested"}:
+        return "module"
+    if kinds & {"parameter", "trainable"}:
+        return "parameter"
+    if "tensor" in kinds:
+        return "tensor"
+    return None
+
+
+def _kind(family: str, holdings: list[Holding]) -> str:
+    mapping = any(h.form == "mapping" for h in holdings)
+    return f"{family}-{'dict' if mapping else 'list'}"
+
+
+def _valid_key(key: str | None) -> bool:
+    from ..decision import MODULE_MEMBERS
+
+    return bool(key) and "." not in key and key not in MODULE_MEMBERS  # type: ignore[operator]
+
+
+def _observed(elements: list[Element], entry: dict[str, Any] | None) -> tuple[list[Element], list[Reason]]:
+    """The elements as the probe saw them (``--confirm``/``nnreg trace``): those nnreg could not type
+    take the one kind the container held at run time; a kind the static facts rule out refutes them."""
+    from ..containers import Element
+    from ..reasons import Reason
+
+    seen = set((entry or {}).get("elements") or [])
+    if not seen:
+        return elements, []
+    untyped = {"unknown", "argument"}
+    if any(e.kind in untyped for e in elements):
+        if len(seen) > 1:
+            return elements, []  # the untyped ones may be any of them
+        kind = next(iter(seen))
+        elements = [Element(kind, e.text, e.local) if e.kind in untyped else e for e in elements]  # type: ignore[arg-type]
+        return elements, [Reason.of("X-OBSERVED", f"at run time it holds only elements of kind {kind}")]
+    unseen = seen - {e.kind for e in elements}
+    if unseen:
+        return elements, [Reason.of("X-REFUTED", f"at run time it also holds {', '.join(sorted(unseen))}")]
+    return elements, []
+
+
+def _decide(found: ContainerFacts, facts: ClassFacts, members: frozenset[str], statements: dict[int, Assignment],
+            options: Options, path: str, entry: dict[str, Any] | None = None) -> Finding | None:
+    from ..analysis import METADATA_METHODS
+    from ..decision import MODULE_MEMBERS, settle
+    from ..findings import Edit, Finding
+    from ..reasons import Reason
+
+    init = facts.init_methods
+    attribute = found.attribute
+    holdings = [h for h in found.holdings if h.method in init]
+    fills = [f for f in found.fills if f.method in init]
+    elements, runtime = _observed([e for h in holdings for e in h.elements] + [f.element for f in fills], entry)
+    family = _family(elements) if holdings else None
+    if family is None or any(u.kind == "registered" for u in found.uses):
+        return None  # nothing torch would hold, or the elements go into a torch container as well
+    first = holdings[0]
+    if any(method == first.method and line > first.line and container in _FAMILY_CONTAINERS[family]
+           for method, line, container in found.others):
+        return None  # a builder list that __init__ then hands to nn.ModuleList/nn.Sequential itself
+    kind = _kind(family, holdings)
+    refuted = next((r for r in runtime if r.code == "X-REFUTED"), None)
+    reasons: list[Reason] = [_evidence(family, elements), *(r for r in runtime if r is not refuted)]
+    refusals: list[Reason] = []
+    strays = [e for e in elements if e.kind not in _FAMILY_ELEMENTS[family]]
+    if strays:
+        what = {"module": "a module", "parameter": "a tensor meant to be trained", "tensor": "a tensor"}[family]
+        nested = [e for e in strays if e.kind == "nested"]
+        refusals.append(Reason.of("R-CONTAINER-ELEMENT", f"{_texts(nested)} is a plain container inside it: nest "
+                                                         f"{TORCH_NAMES[_kind(family, holdings)]} by hand" if nested
+                                  else f"{_texts(strays)} may not be {what}"))
+    keys = [k for h in holdings if h.form == "mapping" for k in h.keys] + [f.key for f in fills if f.keyed]
+    if family != "tensor" and kind.endswith("-dict") and not all(_valid_key(k) for k in keys):
+        refusals.append(Reason.of("R-CONTAINER-KEY", f"a key may not be a string {TORCH_NAMES[kind]} accepts "
+                                                     "(a literal name without '.')"))
+    refusals += _reassigned(found, init, family, first)
+    later = [f for f in found.fills if f.method not in init]
+    if later:
+        refusals.append(Reason.of("R-CONTAINER-FILLED-LATER",
+                                  f"filled after construction by {later[0].method}(): what it holds changes at run time"))
+    refusals += _unsupported(found, kind) if family != "tensor" else []
+    if attribute in members or attribute in MODULE_MEMBERS:
+        refusals.append(Reason.of("R-MEMBER-NAME", f"'{attribute}' is already a class attribute, property or method: "
+                                                   "a registered container would be hidden by it"))
+    if "__getattr__" in members:
+        refusals.append(Reason.of("R-GETATTR", "the class defines __getattr__, which would answer for the "
+                                               "registered container"))
+    mine = [statements[id(h.statement)] for h in holdings if id(h.statement) in statements]
+    if any(a.before_super for a in mine):
+        refusals.append(Reason.of("R-BEFORE-SUPER", "assigned before super().__init__(): assigning a torch "
+                                                    "container raises AttributeError there"))
+    if family == "tensor":
+        refusals.append(Reason.of("R-NO-TORCH-CONTAINER",
+                                  "constant tensors have no torch container: register each one with "
+                                  "register_buffer, or stack them into one buffer when they share a shape"))
+    elif family == "parameter" and any(e.kind == "trainable" for e in elements):
+        reasons.append(Reason.of("D-NOT-PARAMETERS", "tensors made with requires_grad=True rather than nn.Parameter: "
+                                                     "they may be trained apart from parameters() on purpose"))
+    if family != "tensor" and not [u for u in found.uses if u.method not in init | METADATA_METHODS] and not later:
+        reasons.append(Reason.of("D-NEVER-READ", "never used outside __init__: registering only adds state "
+                                                 "nothing reads"))
+    reasons += _warnings(attribute, family, kind, holdings)
+    reasons += settle(reasons, "NR101" if family == "module" else "NR102", CONFIDENCE, True, refusals, mine, options,
+                      refuted)
+    self_name = mine[0].self_name if mine else "self"
+    edits = [Edit(h.statement, attribute, facts.summary.qualname, self_name, kind, False)  # type: ignore[arg-type]
+             for h in holdings] if family != "tensor" else []
+    finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
+                      attribute=attribute, code="NR101" if family == "module" else "NR102",
+                      action=kind if family != "tensor" else "skip", persistent=None,  # type: ignore[arg-type]
+                      confidence=CONFIDENCE, status="fixed", reasons=reasons, edits=edits, score=CONFIDENCE)
+    finding.conclude(options)
+    return finding
+
+
+def _texts(elements: list[Element]) -> str:
+    shown = sorted({e.text if len(e.text) <= 40 else e.text[:37] + "..." for e in elements})
+    return ", ".join(f"`{t}`" for t in shown[:2]) + (f" and {len(shown) - 2} more" if len(shown) > 2 else "")
+
+
+def _evidence(family: str, elements: list[Element]) -> Reason:
+    from ..reasons import Reason
+
+    sure = [e for e in elements if e.kind in _FAMILY_ELEMENTS[family]]
+    code, what = {"module": ("E-MODULE-ELEMENTS", "modules"),
+                  "parameter": ("E-PARAMETER-ELEMENTS", "tensors meant to be trained"),
+                  "tensor": ("E-TENSOR-ELEMENTS", "tensors")}[family]
+    return Reason.of(code, f"holds {what} torch cannot see in a plain container: {_texts(sure)}")
+
+
+def _reassigned(found: ContainerFacts, init: frozenset[str], family: str, first: Holding) -> list[Reason]:
+    from ..reasons import Reason
+
+    elsewhere = [h for h in found.holdings if h.method not in init]
+    if elsewhere:
+        return [Reason.of("R-CONTAINER-REASSIGNED", f"replaced by a new container in {elsewhere[0].method}() "
+                                                    f"(line {elsewhere[0].line})")]
+    other = [(method, line) for method, line, container in found.others
+             if method not in init or container not in _FAMILY_CONTAINERS[family]]
+    if other:
+        return [Reason.of("R-CONTAINER-REASSIGNED", f"also given another value in {other[0][0]}() "
+                                                    f"(line {other[0][1]})")]
+    return []
+
+
+def _unsupported(found: ContainerFacts, kind: str) -> list[Reason]:
+    from ..reasons import Reason
+
+    reasons = []
+    for use in found.uses:
+        if use.kind == "passed":
+            reasons.append(Reason.of("R-CONTAINER-SHARED", f"passed to {use.detail}() in {use.method}() (line "
+                                                           f"{use.line}): another object may keep the plain container"))
+        elif use.kind == "other" or (use.kind == "method" and use.detail not in SUPPORTED_METHODS[kind]):
+            what = f".{use.detail}()" if use.kind == "method" else use.detail
+            reasons.append(Reason.of("R-CONTAINER-USE", f"{what} in {use.method}() (line {use.line}): "
+                                                        f"{TORCH_NAMES[kind]} may not do the same"))
+    return reasons[:1]
+
+
+def _warnings(attribute: str, family: str, kind: str, holdings: list[Holding]) -> list[Reason]:
+    from ..reasons import Reason
+
+    if family == "tensor":
+        return []
+    keys = f"'{attribute}.<key>.*'" if kind.endswith("-dict") else f"'{attribute}.<index>.*'"
+    if family == "parameter":
+        keys = f"'{attribute}.<key>'" if kind.endswith("-dict") else f"'{attribute}.<index>'"
+    found = [Reason.of("W-CONTAINER-STATE", f"adds the state_dict keys {keys}: what it holds was never trained, "
+                                            "moved by .to() or saved, so the fix changes training and checkpoints")]
+    if any(h.tuple_display for h in holdings):
+        found.append(Reason.of("W-TUPLE-BECOMES-LIST", f"a tuple becomes {TORCH_NAMES[kind]}, which can be changed"))
+    return found
