@@ -184,7 +184,11 @@ class _ContainerScanner(cst.CSTVisitor):
                 found = self.index.lookup(qualified)
                 if found is not None:
                     return Element("module" if self.index.is_module_class(found) else "other", text)
+                if self.index.builds_modules(qualified):
+                    return Element("module", text)  # a factory of the tree that returns a module class it builds
         info = classify(node, self.scope)
+        if info.is_tensor and info.lost_parameter and not info.frozen_parameter:
+            return Element("parameter", text)  # ``nn.Parameter(t).to(d)``: a Parameter its author meant, lost
         if info.is_tensor:
             return Element("trainable" if info.requires_grad else "tensor", text)
         if info.kind == "module":

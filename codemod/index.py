@@ -22,9 +22,9 @@ from .imports import (ImportBlock, ImportTable, build_import_table, dotted_name,
 from .notebooks import is_notebook
 from .notebooks import module_name as notebook_module
 from .prefilter import MethodScan, container_attributes, may_hold_tensor, scan_method
-from .returns import ReturnFact, return_fact
+from .returns import ReturnFact, constructors_returned, return_fact
 from .spans import statement_lines
-from .torch_facts import BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, torch_layer
+from .torch_facts import BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, is_module_constructor, torch_layer
 
 KNOWN_MODULE_BASES = (
     "lightning.pytorch.LightningModule",
@@ -101,6 +101,7 @@ class FileSummary:
     sha: str = ""
     classes: dict[str, ClassSummary] = field(default_factory=dict)
     functions: dict[str, ReturnFact] = field(default_factory=dict)  # by qualname (``Class.method``)
+    factories: dict[str, tuple[str, ...]] = field(default_factory=dict)  # module-level function -> classes it returns
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "module": self.module, "sha": self.sha,
@@ -112,7 +113,8 @@ class FileSummary:
                 "tensor_sources": sorted(c.tensor_sources), "init_calls": sorted(c.init_calls),
                 "containers": sorted(c.containers)}
                             for c in self.classes.values()],
-                "functions": {name: [list(f.needs), f.source] for name, f in self.functions.items()}}
+                "functions": {name: [list(f.needs), f.source] for name, f in self.functions.items()},
+                "factories": {name: list(built) for name, built in self.factories.items()}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileSummary:
@@ -130,7 +132,7 @@ class FileSummary:
                    for c in data["classes"]}
         functions = {name: ReturnFact(tuple(needs), source) for name, (needs, source) in data["functions"].items()}
         return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes,
-                   functions=functions)
+                   functions=functions, factories={name: tuple(built) for name, built in data["factories"].items()})
 
 
 def _import_block(data: dict[str, Any]) -> ImportBlock:
@@ -285,6 +287,9 @@ def summarise(path: Path, tree: ast.Module, sha: str = "", star_names: dict[str,
                 fact = return_fact(node, imports, statements=statements)
                 if fact is not None:
                     summary.functions[f"{prefix}{node.name}"] = fact
+                built = constructors_returned(statements, imports) if not prefix else None
+                if built:
+                    summary.factories[node.name] = built
                 definitions = [n for n in statements if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
                 visit(definitions, f"{prefix}{node.name}.<locals>.", False, statement)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # methods are typed with their class
@@ -367,6 +372,16 @@ class ClassIndex:
                     return found
             return None
         return None
+
+    def builds_modules(self, qualified: str) -> bool:
+        """Is ``qualified`` a module class of the tree, or a module-level factory function whose every
+        ``return`` builds one (``def make_layer(d): return Block(d)``)?"""
+        found = self.lookup(qualified)
+        if found is not None:
+            return self.is_module_class(found)
+        built = self._find(qualified, lambda summary, rest: summary.factories.get(rest))
+        return bool(built) and all(is_module_constructor(name) or (self.lookup(name) is not None and self.is_module_class(
+            self.lookup(name))) for name in built[1])  # type: ignore[arg-type]
 
     def call_returns_tensor(self, cls: ClassSummary | None, callee: str) -> str | None:
         """Why calling ``callee`` (a tree function, or ``self.m`` for a method of ``cls``'s instances)

@@ -185,3 +185,18 @@ def return_fact(function: ast.FunctionDef | ast.AsyncFunctionDef, imports: Impor
     if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in body.nodes):
         return None  # a generator: what its returns give is not what a call gives
     return ReturnFact(needs=tuple(sorted(needs)), source=f"{function.name}() returns a tensor")
+
+
+def constructors_returned(statements: list[ast.stmt], imports: ImportTable) -> tuple[str, ...] | None:
+    """The classes a factory function builds and returns: every ``return`` of its ``own_statements`` is a
+    call of a class by its resolved name (``return HeteroLayer(...)``). Whether those are module classes
+    is the class index's answer (NR101 reads it: ``self.layers = [make_layer(d) for ...]``)."""
+    returns = [n for n in statements if isinstance(n, ast.Return)]
+    built = []
+    for node in returns:
+        value = node.value
+        qualified = imports.resolve(dotted_name(value.func)) if isinstance(value, ast.Call) else None
+        if qualified is None or not qualified.rsplit(".", 1)[-1][:1].isupper():
+            return None
+        built.append(qualified)
+    return tuple(sorted(set(built))) or None

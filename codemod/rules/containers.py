@@ -38,6 +38,8 @@ _FAMILY_CONTAINERS = {"module": frozenset({"torch.nn.ModuleList", "torch.nn.Modu
                       "parameter": frozenset({"torch.nn.ParameterList", "torch.nn.ParameterDict"}),
                       "tensor": frozenset()}
 CONFIDENCE = 0.9  # every element's type is a fact; not calibrated (the container rows measure it)
+# Methods by which a class does itself what registration would do for what it holds.
+SELF_MANAGING = frozenset({"parameters", "named_parameters", "state_dict", "load_state_dict", "cuda", "to", "_apply"})
 
 
 class ContainerRule(Rule):
@@ -140,7 +142,11 @@ def _decide(found: ContainerFacts, facts: ClassFacts, members: frozenset[str], s
     if later:
         refusals.append(Reason.of("R-CONTAINER-FILLED-LATER",
                                   f"filled after construction by {later[0].method}(): what it holds changes at run time"))
-    refusals += _unsupported(found, kind) if family != "tensor" else []
+    refusals += _unsupported(found, kind, family)
+    managing = sorted(SELF_MANAGING & members)
+    if managing:
+        refusals.append(Reason.of("R-SELF-MANAGED", f"the class defines {', '.join(m + '()' for m in managing)} "
+                                                    "itself: it manages what it holds"))
     if attribute in members or attribute in MODULE_MEMBERS:
         refusals.append(Reason.of("R-MEMBER-NAME", f"'{attribute}' is already a class attribute, property or method: "
                                                    "a registered container would be hidden by it"))
@@ -158,6 +164,9 @@ def _decide(found: ContainerFacts, facts: ClassFacts, members: frozenset[str], s
     elif family == "parameter" and any(e.kind == "trainable" for e in elements):
         reasons.append(Reason.of("D-NOT-PARAMETERS", "tensors made with requires_grad=True rather than nn.Parameter: "
                                                      "they may be trained apart from parameters() on purpose"))
+    if family != "tensor" and _registers_computed_names(facts):
+        reasons.append(Reason.of("D-COMPUTED-NAME", "the class registers things under names computed at run time "
+                                                    "(setattr, register_parameter): they may be what it holds"))
     if family != "tensor" and not [u for u in found.uses if u.method not in init | METADATA_METHODS] and not later:
         reasons.append(Reason.of("D-NEVER-READ", "never used outside __init__: registering only adds state "
                                                  "nothing reads"))
@@ -173,6 +182,14 @@ def _decide(found: ContainerFacts, facts: ClassFacts, members: frozenset[str], s
                       confidence=CONFIDENCE, status="fixed", reasons=reasons, edits=edits, score=CONFIDENCE)
     finding.conclude(options)
     return finding
+
+
+def _registers_computed_names(facts: ClassFacts) -> bool:
+    """``setattr(self, name, value)`` or ``self.register_parameter(name, ...)`` with a name only known at
+    run time, in ``__init__`` or what it calls (``add_module`` of the elements themselves is an alias,
+    found by codemod/containers.py)."""
+    return any(a.attribute == "<computed>" and a.method in facts.init_methods for a in facts.assignments) or any(
+        u.kind == "computed-registration" and u.method in facts.init_methods for u in facts.uses)
 
 
 def _texts(elements: list[Element]) -> str:
@@ -205,11 +222,19 @@ def _reassigned(found: ContainerFacts, init: frozenset[str], family: str, first:
     return []
 
 
-def _unsupported(found: ContainerFacts, kind: str) -> list[Reason]:
+def _unsupported(found: ContainerFacts, kind: str, family: str) -> list[Reason]:
+    """Uses a torch container may not serve alike; for constant tensors, which stay in their plain
+    container, only what hands the container to other code (registering its elements one by one
+    would not reach what that code keeps)."""
+    from ..analysis import METADATA_METHODS
     from ..reasons import Reason
 
     reasons = []
     for use in found.uses:
+        if use.method in METADATA_METHODS:
+            continue  # shown by __repr__ & co: a torch container prints too
+        if family == "tensor" and use.kind != "passed":
+            continue
         if use.kind == "passed":
             reasons.append(Reason.of("R-CONTAINER-SHARED", f"passed to {use.detail}() in {use.method}() (line "
                                                            f"{use.line}): another object may keep the plain container"))
