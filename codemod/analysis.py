@@ -758,8 +758,8 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
     facts.forward_methods = reachable_methods(calls, "forward")
     facts.data_loading_methods = reachable_methods(calls, *(data_loaders & calls.keys()))
     if summary.containers:
-        facts.containers = collect([(m, _method_scope(m, summary, file, index)) for m in methods], summary.containers,
-                                   index, positions)
+        scopes = [(method, _method_scope(method, summary, file, index)) for method in methods]
+        facts.containers = collect(scopes, frozenset(summary.containers), index, positions)
     return facts
 
 

@@ -476,7 +476,8 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
             assignments = [observed(a, entry, facts.init_methods) for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
         if not tensors and attribute not in view.registered:
-            late = _late_state(attribute, assignments, view, options, path)
+            late = _lost_outside_init(attribute, assignments, view, options, path) or _late_state(
+                attribute, assignments, view, options, path)
             findings += [late] if late is not None else []
             continue
         if not tensors or (attribute in view.registered and not _registered_elsewhere_only(attribute, tensors,
@@ -514,6 +515,37 @@ def settle(reasons: list[Reason], code: str, confidence: float, changes_state_di
         return [Reason.of("R-KEEP-STATE-DICT",
                           "refused: it would change the state_dict keys, which --keep-state-dict forbids")]
     return []
+
+
+def _lost_outside_init(attribute: str, assignments: list[Assignment], view: _ClassView, options: Options,
+                       path: str) -> Finding | None:
+    """``self.mu = nn.Parameter(t).to(device)`` first assigned in ``fit()`` or a build method: on another
+    device or dtype the Parameter is lost wherever the line is. Moving the conversion inside keeps the
+    Parameter its author wrote, and assigning a Parameter registers it at any time. Per-call values
+    (in ``forward`` and what it calls) stay alone."""
+    facts = view.facts
+    late = [a for a in assignments if a.method not in facts.init_methods and a.info.kind != "none"]
+    if not late or any(a.method in facts.forward_methods or not a.info.lost_parameter or a.info.frozen_parameter
+                       for a in late) or any(a.info.kind != "none" for a in assignments if a not in late):
+        return None
+    first = min(late, key=lambda a: (a.line, a.column))
+    score = 0.9
+    confidence = calibrated(score)
+    reasons = [Reason.of("E-LOST-PARAMETER", f"nn.Parameter(...).{first.info.lost_parameter}(...) in {first.method}() "
+                                             f"(line {first.line}) returns a plain tensor on another device or dtype: "
+                                             "the Parameter is lost; converting inside keeps it registered")]
+    refusals = _refusals(attribute, "parameter", late, [], view)
+    reasons += settle(reasons, "NR001", confidence, True, refusals, late, options)
+    reasons += _warnings(attribute, "parameter", False, False, late)
+    class_name = facts.summary.qualname.rsplit(".", 1)[-1]
+    edits = [Edit(a.statement, attribute, class_name, a.self_name, "parameter", False, move_conversion=True)
+             for a in late] if status_of(reasons, options) == "fixed" else []
+    finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
+                      attribute=attribute, code="NR001", action="parameter", persistent=None, confidence=confidence,
+                      status="fixed", reasons=reasons, edits=edits, score=score)
+    finding.conclude(options)
+    finding.suppressed_by = silenced_by(late, "NR001") if finding.status == "suppressed" else []
+    return finding
 
 
 def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView, options: Options,

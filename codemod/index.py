@@ -86,7 +86,9 @@ class ClassSummary:
     tensor_sources: frozenset[str] = frozenset()
     # methods its ``__init__`` calls on self, transitively: a subclass's override of one runs at construction
     init_calls: frozenset[str] = frozenset()
-    containers: frozenset[str] = frozenset()  # ``self.X`` assigned a plain list, tuple or dict (NR101/NR102)
+    # ``self.X`` assigned a plain list, tuple or dict that may hold modules or tensors (NR101/NR102), and
+    # the tree functions whose returns decide it (none: it may whatever they return)
+    containers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:
@@ -111,7 +113,7 @@ class FileSummary:
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
                              "buffers": sorted(c.buffers), "reads": sorted(c.reads), "tree_calls": sorted(c.tree_calls),
                 "tensor_sources": sorted(c.tensor_sources), "init_calls": sorted(c.init_calls),
-                "containers": sorted(c.containers)}
+                "containers": {name: list(sources) for name, sources in sorted(c.containers.items())}}
                             for c in self.classes.values()],
                 "functions": {name: [list(f.needs), f.source] for name, f in self.functions.items()},
                 "factories": {name: list(built) for name, built in self.factories.items()}}
@@ -128,7 +130,8 @@ class FileSummary:
                                                   "tree_calls": frozenset(c["tree_calls"]),
                                                   "tensor_sources": frozenset(c["tensor_sources"]),
                                                   "init_calls": frozenset(c["init_calls"]),
-                                                  "containers": frozenset(c["containers"])})
+                                                  "containers": {name: tuple(sources) for name, sources
+                                                                 in c["containers"].items()}})
                    for c in data["classes"]}
         functions = {name: ReturnFact(tuple(needs), source) for name, (needs, source) in data["functions"].items()}
         return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes,
@@ -232,12 +235,13 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable, fu
     bases = tuple(_resolve_base(base, imports) for base in node.bases)
     called = {scan.method.name: {call.func.attr for call in scan.self_calls} for scan in scans}  # type: ignore[attr-defined]
     holds, sources = may_hold_tensor(scans, LAYER_TENSORS if torch_layer(bases) else frozenset())
+    containers = container_attributes(scans)
     return ClassSummary(module=imports.module, qualname=qualname, line=node.lineno, statements=statements, bases=bases,
                         members=frozenset(members), parameters=frozenset(params), buffers=frozenset(buffers),
                         may_hold_tensor=holds, tensor_sources=sources, reads=frozenset(reads),
                         local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves,
                         init_calls=reachable_methods(called, "__init__") - {"__init__"},
-                        containers=container_attributes(scans))
+                        containers=containers)
 
 
 def reachable_methods(calls: Mapping[str, Collection[str]], *roots: str) -> frozenset[str]:

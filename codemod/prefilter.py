@@ -10,7 +10,7 @@ assigned such a value anywhere in the class, or a registered tensor of a torch l
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .imports import ImportTable, dotted_name
 from .returns import tree_callee
@@ -99,6 +99,8 @@ class MethodScan:
     self_calls: list[ast.Call]  # ``self.something(...)``
     reads: set[str]  # ``X`` of every ``self.X`` the method loads
     tree_calls: set[str]  # functions of the tree it calls (``self.m`` for methods): they may return tensors
+    # ``self.X.append(v)``/``extend``/``insert`` and ``self.X[k] = v``: (X, v), what fills a plain container
+    fills: list[tuple[str, ast.expr]] = field(default_factory=list)
 
 
 def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable,
@@ -118,6 +120,8 @@ def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportT
                 scan.reads.add(node.attr)
         elif isinstance(node, ast.Assign):
             scan.assignments.extend((method, me, target, node.value) for target in node.targets)
+            scan.fills.extend((t.value.attr, node.value) for t in node.targets  # type: ignore[attr-defined]
+                              if isinstance(t, ast.Subscript) and _self_attribute(t.value, me))
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             scan.assignments.append((method, me, node.target, node.value))
         elif isinstance(node, ast.Call):
@@ -131,6 +135,10 @@ def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportT
                 scan.assignments.append((method, me, ast.Attribute(value=node.args[0], attr=attr), node.args[2]))
             elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == me:
                 scan.self_calls.append(node)
+            elif (isinstance(func, ast.Attribute) and func.attr in _FILLING and node.args
+                  and _self_attribute(func.value, me)):
+                scan.fills.append((func.value.attr, node.args[-1].value if isinstance(node.args[-1], ast.Starred)  # type: ignore[attr-defined]
+                                   else node.args[-1]))
     return scan
 
 
@@ -239,8 +247,89 @@ def is_container_value(value: ast.expr, imports: ImportTable) -> bool:
             and not imports.is_bound(value.func.id))
 
 
-def container_attributes(scans: list[MethodScan]) -> frozenset[str]:
-    """The ``self.X`` some method assigns a plain container to (``is_container_value``)."""
-    return frozenset(target.attr for scan in scans for _method, me, target, value in scan.assignments
-                     if isinstance(target, ast.Attribute) and _self_attribute(target, me)
-                     and is_container_value(value, scan.imports))
+_FILLING = frozenset({"append", "extend", "insert"})
+# Builtins whose result is never a module or a tensor: ``[dict(num_chs=...)]`` holds neither.
+_PLAIN_BUILTINS = frozenset({"dict", "int", "float", "str", "bool", "len", "range", "tuple", "list", "set", "sum",
+                             "min", "max", "abs", "round", "sorted", "zip", "enumerate", "repr", "format"})
+
+
+def _may_hold(node: ast.expr, scan: MethodScan, seen: set[str], sources: set[str]) -> bool:
+    """Could this element be a module or a tensor to codemod/containers.py? Only what it can type can:
+    a call of torch or of a class (CapWords, by PEP 8), a method called on such a value, a local assigned
+    one, and arithmetic, indexing and displays of those. A call of a function of the tree decides it
+    when the class index knows what that returns: it goes into ``sources``. A literal, an argument, a
+    loop variable, ``self.a`` or a plain builtin (``[dict(num_chs=c)]``) never makes a finding."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        qualified = scan.imports.resolve(dotted_name(func)) or ""
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if qualified.startswith("torch.") or name[:1].isupper():
+            return True
+        callee = tree_callee(node, scan.imports, scan.me)
+        if callee is not None:
+            sources.add(callee)
+            return False
+        if isinstance(func, ast.Call):  # ``getattr(torch, name)(...)``
+            return True
+        return isinstance(func, ast.Attribute) and _may_hold(func.value, scan, seen, sources)
+    if isinstance(node, ast.Name):
+        if node.id in seen:
+            return False
+        seen.add(node.id)
+        return any(_may_hold(value, scan, seen, sources) for _m, _me, target, value in scan.assignments
+                   if isinstance(target, ast.Name) and target.id == node.id)
+    parts: list[ast.expr | None] = []
+    if isinstance(node, (ast.Subscript, ast.Starred, ast.Attribute)):
+        parts = [node.value]
+    elif isinstance(node, ast.BinOp):
+        parts = [node.left, node.right]
+    elif isinstance(node, ast.UnaryOp):
+        parts = [node.operand]
+    elif isinstance(node, ast.IfExp):
+        parts = [node.body, node.orelse]
+    elif isinstance(node, ast.Compare):
+        parts = [node.left, *node.comparators]
+    elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        parts = list(node.elts)
+    elif isinstance(node, ast.Dict):
+        parts = list(node.values)
+    elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+        parts = [node.elt]
+    elif isinstance(node, ast.DictComp):
+        parts = [node.value]
+    return any(part is not None and _may_hold(part, scan, seen, sources) for part in parts)
+
+
+def _held(value: ast.expr) -> list[ast.expr]:
+    """The elements of a plain container value (``is_container_value``)."""
+    if isinstance(value, ast.Call):  # list(...), tuple(...), dict(...): what they are given
+        return [*value.args, *(k.value for k in value.keywords)]
+    return [value]
+
+
+RUNTIME_ONLY = "<runtime>"  # a source no tree function answers: only the probe types what the container holds
+
+
+def container_attributes(scans: list[MethodScan]) -> dict[str, tuple[str, ...]]:
+    """Every ``self.X`` some method assigns a plain container to (``is_container_value``), mapped to what
+    decides whether it may hold a module or a tensor (``_may_hold``): nothing (it may, whatever they
+    return), the tree functions whose returns the class index types, or ``RUNTIME_ONLY`` (only
+    ``--confirm`` can tell). Rules NR101/NR102 send a class to stage 2 on that; lists of numbers,
+    names, shapes and ``dict(...)`` records stay in stage 1 unless runtime evidence was asked for."""
+    fills: dict[str, list[tuple[MethodScan, ast.expr]]] = {}
+    for scan in scans:
+        for attribute, value in scan.fills:
+            fills.setdefault(attribute, []).append((scan, value))
+    found: dict[str, tuple[str, ...]] = {}
+    for scan in scans:
+        for _method, me, target, value in scan.assignments:
+            attribute = _self_attribute(target, me)
+            if attribute is None or found.get(attribute) == () or not is_container_value(value, scan.imports):
+                continue
+            sources: set[str] = set()
+            held = [(scan, e) for e in _held(value)] + fills.get(attribute, [])
+            if any(_may_hold(e, owner, set(), sources) for owner, e in held):
+                found[attribute] = ()
+            else:
+                found[attribute] = tuple(sorted(sources | set(found.get(attribute, (RUNTIME_ONLY,)))))
+    return found

@@ -17,7 +17,8 @@ from .imports import ImportTable
 from .torch_facts import (ALWAYS_0D, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING,
                           FULL_REDUCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, MATRIX_REDUCTIONS,
                           NAMED_FUNCTION_OWNERS, NOT_TENSORS, NUMPY_ARRAYS, PARAMETER_FACTORIES, RANDOM,
-                          TENSOR_SUBMODULES, TENSOR_TYPES, VARIABLE, function_gives, is_module_constructor, method_gives)
+                          TENSOR_SUBMODULES, TENSOR_TYPES, VALUES_AND_INDICES, VARIABLE, function_gives,
+                          is_module_constructor, method_gives)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
@@ -553,6 +554,9 @@ def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
     qualified = scope.qualified(node)
     if qualified and qualified.startswith("torch."):
         return OTHER  # dtypes, constants such as torch.pi, modules
+    field_of = _named_tuple_field(node, scope)
+    if field_of is not None:
+        return field_of
     receiver = classify(node.value, scope)
     if receiver.is_tensor:
         if node.attr.value in NON_TENSOR_ATTRIBUTES:
@@ -560,6 +564,23 @@ def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
         if node.attr.value in VIEW_ATTRIBUTES:
             return replace(receiver, detached=receiver.detached or node.attr.value == "data")
     return replace(POSSIBLE, refs=receiver.refs)
+
+
+def _named_tuple_field(node: cst.Attribute, scope: Scope) -> ExprInfo | None:
+    """``torch.sort(x).values``, ``x.topk(k).indices``: a field of the named tuple these return is a tensor."""
+    call, field_name = node.value, node.attr.value
+    if field_name not in ("values", "indices") or not isinstance(call, cst.Call):
+        return None
+    qualified = scope.qualified(call.func) or ""
+    if qualified.startswith("torch.") and qualified[len("torch."):] in VALUES_AND_INDICES:
+        name = qualified
+    elif isinstance(call.func, cst.Attribute) and call.func.attr.value in VALUES_AND_INDICES \
+            and classify(call.func.value, scope).is_tensor:
+        name = f"Tensor.{call.func.attr.value}"
+    else:
+        return None
+    return ExprInfo("tensor", source=f"{name}(...).{field_name}", dtype="int" if field_name == "indices" else None,
+                    refs=_refs_of_args(call, scope))
 
 
 def _named_by_default(func: cst.BaseExpression, scope: Scope) -> str | None:

@@ -38,6 +38,10 @@ PLAIN_CONTAINERS = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module
 
 # Modules whose functions code picks by name (``getattr(torch, window)(n)``).
 NAMED_FUNCTION_OWNERS = frozenset({"torch", "torch.fft"})
+# Functions and tensor methods that, given a dim, return a named tuple ``(values, indices)``: both fields
+# are tensors (``x.sort().values``), the indices int64 (checked against torch in tests/test_torch_returns.py).
+VALUES_AND_INDICES = frozenset({"sort", "topk", "kthvalue", "mode", "median", "nanmedian", "max", "min", "cummax",
+                                "cummin"})
 
 
 def torch_layer(bases: Iterable[str | None]) -> str | None:

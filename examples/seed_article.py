@@ -51,3 +51,16 @@ class StepCounter(nn.Module):
     def forward(self, x):
         self.steps += 1
         return x
+
+
+class PlainLayerList(nn.Module):
+    """Layers in a plain list: never trained, never moved by .cuda(), never saved."""
+
+    def __init__(self, dim=8, depth=2):
+        super().__init__()
+        self.layers = [nn.Linear(dim, dim) for _ in range(depth)]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return x

@@ -229,6 +229,7 @@ def test_examples_show_the_tool_at_work() -> None:
     assert result.returncode == 1
     assert result.stdout.count(b"\n+        self.register_buffer(") >= 3
     assert b"+        self.weight = nn.Parameter(torch.randn(out_features, in_features))" in result.stdout
+    assert b"+        self.layers = nn.ModuleList([nn.Linear(dim, dim) for _ in range(depth)])" in result.stdout
     assert files_of(examples)  # diff wrote nothing: the examples stay buggy for the next reader
     assert b"self.weight = torch.randn" in (examples / "seed_article.py").read_bytes()
 

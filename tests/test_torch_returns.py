@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from codemod import torch_returns  # noqa: E402
-from codemod.torch_facts import (FUNCTION_RETURNS, LAYER_INIT_CALLS, METHOD_RETURNS, function_returns,  # noqa: E402
-                                 method_returns)
+from codemod.torch_facts import (FUNCTION_RETURNS, LAYER_INIT_CALLS, METHOD_RETURNS,  # noqa: E402
+                                 VALUES_AND_INDICES, function_returns, method_returns)
 
 GENERATOR = Path(__file__).resolve().parent.parent / "scripts" / "generate_torch_returns.py"
 
@@ -102,3 +102,12 @@ def test_layers_call_their_construction_hook_from_init(layer: str) -> None:
     hook = LAYER_INIT_CALLS[layer]
     inits = [k.__dict__["__init__"] for k in cls.__mro__ if k is not torch.nn.Module and "__init__" in k.__dict__]
     assert any(f"self.{hook}()" in inspect.getsource(init) for init in inits)
+
+
+@pytest.mark.parametrize("name", sorted(VALUES_AND_INDICES))
+def test_values_and_indices_are_tensor_fields(name: str) -> None:
+    """``torch.sort(x).values`` & co: the classifier types both fields as tensors, the indices as integers."""
+    x = torch.randn(3, 4)
+    args = (1, 0) if name in ("topk", "kthvalue") else (0,)
+    for result in (getattr(torch, name)(x, *args), getattr(x, name)(*args)):
+        assert isinstance(result.values, torch.Tensor) and result.indices.dtype == torch.int64

@@ -221,3 +221,44 @@ def test_own_nodes_stop_at_nested_scopes_but_not_comprehensions() -> None:
     assert {ast.FunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp} <= kinds
     everything, _ = function_nodes(function)
     assert {"y", "w"} <= {node.id for node in everything if isinstance(node, ast.Name)}
+
+
+def test_stage_one_sends_only_containers_that_may_hold_modules_or_tensors() -> None:
+    """The cheap predicate of NR101/NR102: containers of calls of classes or torch, and locals bound to
+    them, go to stage 2; shapes, records and names only with runtime evidence; a tree function's
+    container waits for the class index (here it builds a module class, so the class goes)."""
+    source = '''
+import torch
+from torch import nn
+
+
+def make(d):
+    return nn.Linear(d, d)
+
+
+def pair(d):
+    return (d, d)
+
+
+class Net(nn.Module):
+    def __init__(self, d, names):
+        super().__init__()
+        self.layers = [nn.Linear(d, d) for _ in range(2)]
+        self.filled = []
+        layer = nn.Tanh()
+        self.filled.append(layer)
+        self.masks = (torch.ones(d), torch.zeros(d))
+        self.info = [dict(num_chs=d, module="stem")]
+        self.shape = (d, 2 * d)
+        self.names = list(names)
+        self.made = [make(d), make(d)]
+        self.sizes = [pair(d)]
+'''
+    summary = summarise(Path("/tmp/pkg/net.py"), ast.parse(source))
+    containers = summary.classes["Net"].containers
+    assert {name for name, sources in containers.items() if not sources} == {"layers", "filled", "masks"}
+    assert containers["info"] == containers["shape"] == containers["names"] == ("<runtime>",)
+    assert containers["made"] == ("<runtime>", "net.make") and containers["sizes"] == ("<runtime>", "net.pair")
+    index = ClassIndex()
+    index.add(summary)
+    assert index.builds_modules("net.make") and not index.builds_modules("net.pair")

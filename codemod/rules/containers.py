@@ -46,8 +46,11 @@ class ContainerRule(Rule):
     """A plain list, tuple or dict held on ``self`` whose elements torch cannot see."""
 
     def may_hold_finding(self, summary: ClassSummary, index: ClassIndex) -> bool:
-        """A module class that assigns a plain container to ``self`` (``prefilter.is_container_value``)."""
-        return bool(summary.containers) and index.is_module_class(summary)
+        """A module class that assigns ``self`` a plain container that may hold modules or tensors
+        (``prefilter.container_attributes``), directly or through a tree function the index types."""
+        return index.is_module_class(summary) and any(
+            not sources or any(index.builds_modules(q) or index.call_returns_tensor(summary, q) for q in sources)
+            for sources in summary.containers.values())
 
     def check(self, facts: ClassFacts, index: ClassIndex, options: Options, path: str,
               runtime: dict[str, Any] | None = None) -> list[Finding]:
@@ -113,6 +116,8 @@ def _decide(found: ContainerFacts, facts: ClassFacts, members: frozenset[str], s
     init = facts.init_methods
     attribute = found.attribute
     holdings = [h for h in found.holdings if h.method in init]
+    if not holdings:
+        return _built_once(found, facts, statements, options, path)
     fills = [f for f in found.fills if f.method in init]
     elements, runtime = _observed([e for h in holdings for e in h.elements] + [f.element for f in fills], entry)
     family = _family(elements) if holdings else None
@@ -190,6 +195,36 @@ def _registers_computed_names(facts: ClassFacts) -> bool:
     found by codemod/containers.py)."""
     return any(a.attribute == "<computed>" and a.method in facts.init_methods for a in facts.assignments) or any(
         u.kind == "computed-registration" and u.method in facts.init_methods for u in facts.uses)
+
+
+def _built_once(found: ContainerFacts, facts: ClassFacts, statements: dict[int, Assignment], options: Options,
+                path: str) -> Finding | None:
+    """Constant tensors put in a plain container once, behind ``if self.X is None``, outside ``__init__``
+    (a cache of initial states built on the first call): reported with the hand fix, as in ``__init__``
+    (declare buffers holding None, fill them there). A container rebuilt on every call is per-call state."""
+    from ..decision import settle
+    from ..findings import Finding
+    from ..reasons import Reason
+
+    mine = [statements[id(h.statement)] for h in found.holdings if id(h.statement) in statements]
+    if not found.holdings or len(mine) != len(found.holdings) or not all(a.built_once for a in mine):
+        return None
+    if any(method not in facts.init_methods for method, _, _ in found.others):
+        return None  # set back to None later: a cache rebuilt per batch or utterance, not a constant
+    elements = [e for h in found.holdings for e in h.elements] + [f.element for f in found.fills]
+    if _family(elements) != "tensor" or any(e.kind != "tensor" for e in elements):
+        return None
+    first = found.holdings[0]
+    reasons = [Reason.of("E-BUILT-ONCE", f"built once in {first.method}() (line {first.line}) behind a test that it "
+                                         "is unset: constant state of the module")]
+    refusals = [Reason.of("R-NO-TORCH-CONTAINER", "constant tensors have no torch container: declare each in __init__ "
+                                                  "with register_buffer(name, None) and fill them there")]
+    reasons += settle(reasons, "NR102", CONFIDENCE, True, refusals, mine, options)
+    finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
+                      attribute=found.attribute, code="NR102", action="skip", persistent=None, confidence=CONFIDENCE,
+                      status="fixed", reasons=reasons, score=CONFIDENCE)
+    finding.conclude(options)
+    return finding
 
 
 def _texts(elements: list[Element]) -> str:
