@@ -21,7 +21,7 @@ from libcst.metadata import CodeRange
 
 from .index import ClassIndex
 from .tensors import Scope, classify, self_attribute
-from .torch_facts import PARAMETER_FACTORIES, is_module_constructor
+from .torch_facts import NOT_MODULE_CLASSES, PARAMETER_FACTORIES, is_module_constructor
 
 ElementKind = Literal["module", "nested", "parameter", "trainable", "tensor", "alias", "argument", "none", "other",
                       "unknown"]
@@ -71,6 +71,7 @@ class Fill:
     element: Element
     key: str | None = None  # for ``self.X[k] = v``: the literal string key, else None
     keyed: bool = False
+    how: str = "append"  # append, extend, insert, setitem, +=, update, setdefault: what the torch container must do
 
 
 @dataclass
@@ -130,6 +131,8 @@ class _ContainerScanner(cst.CSTVisitor):
         self.iterated: dict[str, str] = {}  # loop variable -> the watched container it runs over
         self.seen: set[int] = set()  # ``self.X`` nodes already accounted for
         self.nested = 0  # inside a nested function or lambda: its body runs when called, not now
+        self.iterated_nodes: set[int] = set()  # slices and ``.values()`` calls a ``for`` runs over directly
+        self.rebound = _rebound_names(method)  # a name bound twice may hold either value at a use
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.positions[node].start.line
@@ -162,6 +165,8 @@ class _ContainerScanner(cst.CSTVisitor):
         if isinstance(node, cst.Name):
             if node.value == "None":
                 return Element("none", text)
+            if node.value in self.rebound:
+                return Element("unknown", text, node.value)
             if node.value in self.locals:
                 return self.locals[node.value]
             if node.value in self.arguments:
@@ -179,7 +184,7 @@ class _ContainerScanner(cst.CSTVisitor):
             if qualified in PARAMETER_FACTORIES:
                 return Element("parameter", text)
             if qualified and is_module_constructor(qualified):
-                return Element("module", text)
+                return Element("module" if _torch_nn_class(qualified) else "unknown", text)
             if qualified and not qualified.startswith("torch."):
                 found = self.index.lookup(qualified)
                 if found is not None:
@@ -219,7 +224,9 @@ class _ContainerScanner(cst.CSTVisitor):
                 inner = self.elements(positional[0].value) if len(positional) == 1 else None
                 form_elements = inner[1] if inner else [Element("unknown", "...")] * len(positional)
                 keys = (inner[2] if inner else [None] * len(positional)) + [a.keyword.value for a in keywords]  # type: ignore[union-attr]
-                return "mapping", form_elements + [self.element(a.value) for a in keywords], keys
+                unpacked = [Element("unknown", "**...") for a in value.args if a.star == "**"]
+                return "mapping", form_elements + [self.element(a.value) for a in keywords] + unpacked, keys + [
+                    None] * len(unpacked)
             if len(value.args) != len(positional) or len(positional) > 1:
                 return "sequence", [Element("unknown", "...")], []
             inner = self.elements(positional[0].value) if positional else ("sequence", [], [])
@@ -246,7 +253,7 @@ class _ContainerScanner(cst.CSTVisitor):
         attribute = self._watched(target)
         if attribute is not None:
             self.seen.add(id(target))
-            found = self.elements(value) if isinstance(statement, (cst.Assign, cst.AnnAssign)) else None
+            found = self.elements(value) if not isinstance(value, cst.GeneratorExp) else None  # a generator is used up
             position = self.positions[statement].start
             if found is not None and (not isinstance(statement, cst.Assign) or len(statement.targets) == 1):
                 form, elements, keys = found
@@ -263,7 +270,8 @@ class _ContainerScanner(cst.CSTVisitor):
                 key = target.slice[0].slice.value if len(target.slice) == 1 and isinstance(
                     target.slice[0].slice, cst.Index) else None
                 self.facts[attribute].fills.append(Fill(self.method, self._line(target), self.element(value),
-                                                        _literal_key(key) if key is not None else None, keyed=True))
+                                                        _literal_key(key) if key is not None else None, keyed=True,
+                                                        how="setitem"))
             return
         if isinstance(target, cst.Name):
             self.locals[target.value] = replace_local(self.element(value), target.value)
@@ -292,12 +300,13 @@ class _ContainerScanner(cst.CSTVisitor):
         if isinstance(node.operator, cst.AddAssign):
             found = self.elements(node.value)
             for element in found[1] if found else [Element("unknown", "...")]:
-                self.facts[attribute].fills.append(Fill(self.method, line, element))
+                self.facts[attribute].fills.append(Fill(self.method, line, element, how="+="))
         else:
             self.facts[attribute].uses.append(ContainerUse(self.method, line, "other", "augmented assignment"))
 
     def visit_For(self, node: cst.For) -> None:
         self._iterated(node.iter)
+        self._directly_iterated(node.iter)
         source = self._watched(node.iter)
         if source is None and isinstance(node.iter, cst.Call) and _builtin(node.iter, self.scope, frozenset({"enumerate"})):
             source = next((self._watched(a.value) for a in node.iter.args if self._watched(a.value)), None)
@@ -308,6 +317,12 @@ class _ContainerScanner(cst.CSTVisitor):
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
         self._iterated(node.iter)
+        self._directly_iterated(node.iter)
+
+    def _directly_iterated(self, iterable: cst.BaseExpression) -> None:
+        """``for m in self.X[1:]`` and ``for v in self.X.values()``: a slice or a view used once, by the loop."""
+        if isinstance(iterable, cst.Subscript) or (isinstance(iterable, cst.Call) and not iterable.args):
+            self.iterated_nodes.add(id(iterable))
 
     def _iterated(self, iterable: cst.BaseExpression) -> None:
         attribute = self._watched(iterable)
@@ -326,7 +341,9 @@ class _ContainerScanner(cst.CSTVisitor):
         attribute = self._watched(node.value)
         if attribute is not None and id(node.value) not in self.seen:
             self.seen.add(id(node.value))
-            self.facts[attribute].uses.append(ContainerUse(self.method, self._line(node), "index"))
+            sliced = any(isinstance(element.slice, cst.Slice) for element in node.slice)
+            kind = "slice" if sliced and id(node) not in self.iterated_nodes else "index"
+            self.facts[attribute].uses.append(ContainerUse(self.method, self._line(node), kind))
 
     def visit_Del(self, node: cst.Del) -> None:
         targets = node.target.elements if isinstance(node.target, (cst.Tuple, cst.List)) else [node.target]
@@ -368,7 +385,7 @@ class _ContainerScanner(cst.CSTVisitor):
             if registers and arg.star == "*":
                 kind, detail = "registered", self.scope.qualified(node.func) or ""
             elif builtin and arg.keyword is None and not arg.star:
-                kind, detail = "iterate", builtin
+                kind, detail = ("method", "__reversed__") if builtin == "reversed" else ("iterate", builtin)
             else:
                 kind, detail = "passed", cst.Module([]).code_for_node(node.func)
             self.facts[attribute].uses.append(ContainerUse(self.method, self._line(arg), kind, detail))
@@ -386,18 +403,33 @@ class _ContainerScanner(cst.CSTVisitor):
                 ContainerUse(self.method, self._line(value), "registered", "add_module"))
 
     def _method(self, attribute: str, method: str, node: cst.Call) -> None:
+        """What a method called on the container does: put elements in (typed like the display's), or a
+        use, named so that the decision can ask whether the torch container has it (``pop()`` without an
+        argument, ``values()`` not run over by a loop, are uses of their own)."""
         line = self._line(node)
-        positional = [a.value for a in node.args if a.keyword is None and not a.star]
-        if method == "append" and len(positional) == 1 and len(node.args) == 1:
-            self.facts[attribute].fills.append(Fill(self.method, line, self.element(positional[0])))
-        elif method == "insert" and len(positional) == 2 and len(node.args) == 2:
-            self.facts[attribute].fills.append(Fill(self.method, line, self.element(positional[1])))
-        elif method == "extend" and len(positional) == 1 and len(node.args) == 1:
+        plain = all(a.keyword is None and not a.star for a in node.args)
+        positional = [a.value for a in node.args]
+        fills = self.facts[attribute].fills
+        if method in ("append", "insert") and plain and len(positional) == (1 if method == "append" else 2):
+            fills.append(Fill(self.method, line, self.element(positional[-1]), how=method))
+        elif method == "setdefault" and plain and len(positional) == 2:
+            fills.append(Fill(self.method, line, self.element(positional[1]), _literal_key(positional[0]), True,
+                              how=method))
+        elif method in ("extend", "update") and plain and len(positional) == 1:
             found = self.elements(positional[0])
-            for element in found[1] if found else [Element("unknown", "...")]:
-                self.facts[attribute].fills.append(Fill(self.method, line, element))
+            elements = found[1] if found else [Element("unknown", "...")]
+            keys: list[str | None] = found[2] if found and found[0] == "mapping" else [None] * len(elements)
+            for element, key in zip(elements, keys + [None] * (len(elements) - len(keys)), strict=False):
+                fills.append(Fill(self.method, line, element, key, method == "update", how=method))
+        elif method in FILLING_METHODS | {"setdefault", "update"}:  # starred or keyword arguments: untyped
+            fills.append(Fill(self.method, line, Element("unknown", "..."), None, method != "append", how=method))
         else:
-            self.facts[attribute].uses.append(ContainerUse(self.method, line, "method", method))
+            detail = method
+            if method == "pop" and not node.args:
+                detail = "pop()"
+            elif method in ("values", "items", "keys") and id(node) not in self.iterated_nodes:
+                detail = f"{method}() kept"
+            self.facts[attribute].uses.append(ContainerUse(self.method, line, "method", detail))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """Every ``self.X`` the visits above did not account for is a use nnreg cannot vouch for."""
@@ -406,6 +438,54 @@ class _ContainerScanner(cst.CSTVisitor):
             self.seen.add(id(node))
             self.facts[attribute].uses.append(ContainerUse(self.method, self._line(node), "other",
                                                            "read as a value"))
+
+
+def _torch_nn_class(qualified: str) -> bool:
+    """``torch.nn.Linear`` or ``torch.nn.modules.*.X``: the classes torch.nn exports, modules bar those
+    ``NOT_MODULE_CLASSES`` lists (tests/test_rules.py checks it against torch). Deeper names such as
+    ``torch.nn.utils.rnn.PackedSequence`` are not modules."""
+    return (qualified.count(".") == 2 or qualified.startswith("torch.nn.modules.")) and qualified not in NOT_MODULE_CLASSES
+
+
+def _rebound_names(method: cst.FunctionDef) -> frozenset[str]:
+    """Names the method binds more than once, or by a loop, ``with``, ``except``, walrus or import: which
+    value such a name holds where the container gets it depends on the path, so it is not typed."""
+    counts: dict[str, int] = {}
+    other: set[str] = set()
+
+    class _Bindings(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            for name in _bound_names(node.target):
+                counts[name] = counts.get(name, 0) + (1 if isinstance(node.target, cst.Name) else 2)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            for name in _bound_names(node.target):
+                counts[name] = counts.get(name, 0) + 1
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            other.update(_bound_names(node.target))
+
+        def visit_For(self, node: cst.For) -> None:
+            other.update(_bound_names(node.target))
+
+        def visit_WithItem(self, node: cst.WithItem) -> None:
+            if node.asname is not None:
+                other.update(_bound_names(node.asname.name))
+
+        def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+            if node.name is not None:
+                other.update(_bound_names(node.name.name))
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            other.update(_bound_names(node.target))
+
+        def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+            bound = node.asname.name if node.asname is not None else node.name
+            if isinstance(bound, cst.Name):
+                other.add(bound.value)
+
+    method.body.visit(_Bindings())
+    return frozenset(other | {name for name, count in counts.items() if count > 1})
 
 
 def replace_local(element: Element, name: str) -> Element:

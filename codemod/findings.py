@@ -58,6 +58,7 @@ class Finding:
     held_back: list[str] = field(default_factory=list)  # the texts of the reasons that hold it back (conclude)
     suppressed_by: list[int] = field(default_factory=list)  # lines of the comments that suppress it
     cell: int | None = None  # in a notebook: the cell (1-based, markdown counted); ``line`` is then within it
+    container: str | None = None  # NR101/NR102: the torch container it goes into (``module-list``...), None for tensors
 
     def conclude(self, options: Options) -> None:
         """Status, action and what holds it back, from its reasons alone (``reasons.status_of``): the
@@ -80,6 +81,7 @@ class Finding:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Finding:
         fields = {k: v for k, v in data.items() if k not in ("class", "reasons", "reason_codes")}
+        fields.setdefault("container", None)
         reasons = [Reason.of(code, text) for code, text in zip(data["reason_codes"], data["reasons"], strict=True)]
         return cls(class_name=data["class"], reasons=reasons, **fields)
 
@@ -91,7 +93,7 @@ class Finding:
             "reasons": [r.text for r in self.reasons], "reason_codes": [r.code for r in self.reasons],
             "runtime": self.runtime, "score": self.score,
             "source_line": self.source_line, "held_back": self.held_back, "suppressed_by": self.suppressed_by,
-            "cell": self.cell,
+            "cell": self.cell, "container": self.container,
         }
 
 

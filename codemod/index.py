@@ -89,6 +89,7 @@ class ClassSummary:
     # ``self.X`` assigned a plain list, tuple or dict that may hold modules or tensors (NR101/NR102), and
     # the tree functions whose returns decide it (none: it may whatever they return)
     containers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    touches: frozenset[str] = frozenset()  # every ``self.X`` its methods load or assign (a subclass's uses count)
 
     @property
     def qualified(self) -> str:
@@ -113,7 +114,8 @@ class FileSummary:
                 "classes": [{**asdict(c), "members": sorted(c.members), "parameters": sorted(c.parameters),
                              "buffers": sorted(c.buffers), "reads": sorted(c.reads), "tree_calls": sorted(c.tree_calls),
                 "tensor_sources": sorted(c.tensor_sources), "init_calls": sorted(c.init_calls),
-                "containers": {name: list(sources) for name, sources in sorted(c.containers.items())}}
+                "containers": {name: list(sources) for name, sources in sorted(c.containers.items())},
+                "touches": sorted(c.touches)}
                             for c in self.classes.values()],
                 "functions": {name: [list(f.needs), f.source] for name, f in self.functions.items()},
                 "factories": {name: list(built) for name, built in self.factories.items()}}
@@ -131,7 +133,8 @@ class FileSummary:
                                                   "tensor_sources": frozenset(c["tensor_sources"]),
                                                   "init_calls": frozenset(c["init_calls"]),
                                                   "containers": {name: tuple(sources) for name, sources
-                                                                 in c["containers"].items()}})
+                                                                 in c["containers"].items()},
+                                                  "touches": frozenset(c["touches"])})
                    for c in data["classes"]}
         functions = {name: ReturnFact(tuple(needs), source) for name, (needs, source) in data["functions"].items()}
         return cls(path=Path(data["path"]), module=data["module"], imports=imports, sha=data["sha"], classes=classes,
@@ -241,7 +244,10 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable, fu
                         may_hold_tensor=holds, tensor_sources=sources, reads=frozenset(reads),
                         local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves,
                         init_calls=reachable_methods(called, "__init__") - {"__init__"},
-                        containers=containers)
+                        containers=containers, touches=frozenset(
+                            {a for scan in scans for a in scan.reads} | {a for scan in scans for a, _ in scan.fills}
+                            | {t.attr for scan in scans for _m, me, t, _v in scan.assignments
+                               if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == me}))
 
 
 def reachable_methods(calls: Mapping[str, Collection[str]], *roots: str) -> frozenset[str]:
@@ -488,6 +494,12 @@ class ClassIndex:
         hold a finding (its own candidate test, or a tree function it stores the result of)."""
         return self.is_module_class(cls) and (cls.may_hold_tensor or any(
             self.call_returns_tensor(cls, callee) for callee in sorted(cls.tensor_sources)))
+
+    def subclasses_touching(self, cls: ClassSummary, attribute: str) -> list[str]:
+        """Classes of the known files that inherit from ``cls`` and load or assign ``self.<attribute>``."""
+        return sorted(c.qualified for summary in self._files.values() if summary is not None
+                      for c in summary.classes.values() if c is not cls and attribute in c.touches
+                      and any(base.qualified == cls.qualified for base in self.ancestors(c)))
 
     def is_module_class(self, cls: ClassSummary) -> bool:
         if cls.qualified not in self._is_module:

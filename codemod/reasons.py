@@ -106,6 +106,8 @@ CODES: dict[str, ReasonCode] = {
         "R-CONTAINER-USE": "used with an operation the torch container may not do the same way",
         "R-NO-TORCH-CONTAINER": "constant tensors have no torch container: register each, or stack them",
         "R-SELF-MANAGED": "the class defines parameters()/state_dict()/to() & co itself: it manages what it holds",
+        "R-CONTAINER-ORDER": "nn.ParameterDict(...) sorts a plain dict's keys: the iteration order would change",
+        "R-CONTAINER-SUBCLASS": "a subclass uses the container too: nnreg decides from this class's code alone",
         "W-FLOAT64": "float64: .half()/.to(dtype) on the module now cast it",
         "W-FLOAT-CAST": "floating: .half()/.to(dtype) on the module now cast it",
         "W-MAYBE-FLOAT-CAST": "if floating, .half()/.to(dtype) on the module now cast it",

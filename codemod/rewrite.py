@@ -84,8 +84,12 @@ def _contained(value: cst.BaseExpression, container: cst.BaseExpression) -> cst.
     and a tuple a list display (``self.x = a, b`` has no brackets of its own to keep)."""
     if isinstance(value, (cst.List, cst.Tuple, cst.Dict)) and not value.elements:
         return cst.Call(func=container)
-    if isinstance(value, cst.Tuple):
-        value = cst.List(elements=value.elements)
+    if isinstance(value, cst.Tuple):  # the brackets take the parentheses' whitespace (and comments) along
+        value = cst.List(elements=value.elements,
+                         lbracket=cst.LeftSquareBracket(value.lpar[0].whitespace_after) if value.lpar else
+                         cst.LeftSquareBracket(),
+                         rbracket=cst.RightSquareBracket(value.rpar[-1].whitespace_before) if value.rpar else
+                         cst.RightSquareBracket())
     if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in ("list", "tuple"):
         return value.with_changes(func=container)
     if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "dict" and not value.args:

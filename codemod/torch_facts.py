@@ -60,6 +60,11 @@ LAYER_INIT_CALLS: dict[str, str] = {**{f"torch.nn.{name}": "reset_parameters" fo
                                     "torch.nn.Transformer": "_reset_parameters"}
 
 
+# Classes torch.nn exports that are not modules, besides the Parameter and Buffer factories (torch 2.13;
+# tests/test_rules.py checks that every other CapWords class of torch.nn is an nn.Module).
+NOT_MODULE_CLASSES = frozenset({"torch.nn.LinearCrossEntropyOptions", "torch.nn.modules.LinearCrossEntropyOptions"})
+
+
 def is_module_constructor(qualified: str) -> bool:
     """``torch.nn.Linear`` and the like: a class under torch.nn that builds a module, not a tensor."""
     return (qualified.startswith("torch.nn.") and qualified.rsplit(".", 1)[-1][:1].isupper()

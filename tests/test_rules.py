@@ -119,5 +119,26 @@ def test_container_rules_only_rely_on_what_torch_containers_do() -> None:
 
     for kind, methods in SUPPORTED_METHODS.items():
         container = getattr(torch.nn, TORCH_NAMES[kind].split(".")[1])
-        assert all(callable(getattr(container, name, None)) for name in methods), kind
+        assert all(callable(getattr(container, name, None)) for name in methods - {"__reversed__"}), kind
         assert all(hasattr(container, name) for name in ("__getitem__", "__iter__", "__len__"))
+        if "__reversed__" in methods:  # reversed() works on each, by __reversed__ or the sequence protocol
+            element = torch.nn.Linear(1, 1) if kind.startswith("module") else torch.nn.Parameter(torch.ones(1))
+            held = container({"a": element}) if kind.endswith("dict") else container([element])
+            assert len(list(reversed(held))) == 1, kind
+
+
+def test_container_rules_facts_about_torch_nn_hold() -> None:
+    """A CapWords name torch.nn exports is a module class (bar the Parameter and Buffer factories), and no
+    key the container rules accept is an attribute nn.ModuleDict/nn.ParameterDict already has."""
+    torch = pytest.importorskip("torch")
+    from codemod.containers import _torch_nn_class
+    from codemod.rules.containers import _valid_key
+    from codemod.torch_facts import BUFFER_FACTORIES, PARAMETER_FACTORIES, is_module_constructor
+
+    for name in dir(torch.nn):
+        qualified = f"torch.nn.{name}"
+        if is_module_constructor(qualified) and _torch_nn_class(qualified) and isinstance(getattr(torch.nn, name), type):
+            assert issubclass(getattr(torch.nn, name), torch.nn.Module) or qualified in PARAMETER_FACTORIES | BUFFER_FACTORIES, name
+    assert not _torch_nn_class("torch.nn.utils.rnn.PackedSequence")
+    for container in (torch.nn.ModuleDict(), torch.nn.ParameterDict()):
+        assert not [name for name in dir(container) if _valid_key(name)]

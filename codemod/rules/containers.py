@@ -24,12 +24,23 @@ if TYPE_CHECKING:
 # What each torch container supports beyond indexing, iteration and ``len`` (torch 2.13, checked
 # against torch in tests/test_units.py).
 SUPPORTED_METHODS: dict[str, frozenset[str]] = {
-    "module-list": frozenset({"append", "extend", "insert", "pop", "__delitem__"}),
-    "module-dict": frozenset({"keys", "items", "values", "pop", "update", "clear", "__delitem__"}),
-    "parameter-list": frozenset({"append", "extend"}),
+    "module-list": frozenset({"append", "extend", "insert", "pop", "__delitem__", "__reversed__", "__setitem__",
+                              "__iadd__"}),
+    "module-dict": frozenset({"keys", "items", "values", "pop", "update", "clear", "__delitem__", "__setitem__"}),
+    "parameter-list": frozenset({"append", "extend", "__reversed__", "__setitem__", "__iadd__"}),
     "parameter-dict": frozenset({"keys", "items", "values", "pop", "update", "clear", "get", "copy", "setdefault",
-                                 "popitem", "__delitem__"}),
+                                 "popitem", "__delitem__", "__reversed__", "__setitem__"}),
 }
+# How a container is filled, as the torch container's method that must do it.
+FILLED_BY = {"append": "append", "extend": "extend", "insert": "insert", "setitem": "__setitem__", "+=": "__iadd__",
+             "update": "update", "setdefault": "setdefault"}
+# Uses named by codemod/containers.py that only some torch containers serve: ``values()`` kept past the
+# loop is a generator on nn.ParameterDict, a view on nn.ModuleDict; ``keys()`` is a view on both.
+KEPT_VIEWS = {"module-dict": frozenset({"keys() kept", "values() kept", "items() kept"}),
+              "parameter-dict": frozenset({"keys() kept"})}
+# Names a dict key cannot take: nn.ModuleDict/nn.ParameterDict set it as an attribute, and these exist.
+DICT_MEMBERS = frozenset({"keys", "values", "items", "pop", "update", "clear", "get", "copy", "setdefault", "popitem",
+                          "fromkeys", "extra_repr", "T_destination"})
 TORCH_NAMES = {"module-list": "nn.ModuleList", "module-dict": "nn.ModuleDict", "parameter-list": "nn.ParameterList",
                "parameter-dict": "nn.ParameterDict"}
 _FAMILY_ELEMENTS = {"module": frozenset({"module"}), "parameter": frozenset({"parameter", "trainable"}),
@@ -57,9 +68,14 @@ class ContainerRule(Rule):
         members = facts.summary.members | index.inherited(facts.summary)[0]
         statements = {id(a.statement): a for a in facts.assignments}
         observed = (runtime or {}).get("attributes", {})
-        found = [_decide(c, facts, members, statements, options, path, observed.get(c.attribute))
+        found = [_decide(c, facts, index, members, statements, options, path, observed.get(c.attribute))
                  for c in facts.containers.values()]
         return [f for f in found if f is not None]
+
+
+def held_in(finding: Finding) -> str:
+    """The torch container a finding's container goes into, also when it is not rewritten."""
+    return TORCH_NAMES.get(finding.container or "", "nn.ModuleList" if finding.code == "NR101" else "nn.ParameterList")
 
 
 def _family(elements: list[Element]) -> str | None:
@@ -79,9 +95,11 @@ def _kind(family: str, holdings: list[Holding]) -> str:
 
 
 def _valid_key(key: str | None) -> bool:
+    """A literal name nn.ModuleDict/nn.ParameterDict can hold: not empty, no '.', not private, not a
+    member of the dict or of nn.Module (tests/test_rules.py checks it against torch)."""
     from ..decision import MODULE_MEMBERS
 
-    return bool(key) and "." not in key and key not in MODULE_MEMBERS  # type: ignore[operator]
+    return bool(key) and "." not in key and not key.startswith("_") and key not in MODULE_MEMBERS | DICT_MEMBERS  # type: ignore[union-attr, operator]
 
 
 def _observed(elements: list[Element], entry: dict[str, Any] | None) -> tuple[list[Element], list[Reason]]:
@@ -93,7 +111,7 @@ def _observed(elements: list[Element], entry: dict[str, Any] | None) -> tuple[li
     seen = set((entry or {}).get("elements") or [])
     if not seen:
         return elements, []
-    untyped = {"unknown", "argument"}
+    untyped = {"unknown"}  # an argument is the caller's: what the probe built with proves nothing of other calls
     if any(e.kind in untyped for e in elements):
         if len(seen) > 1:
             return elements, []  # the untyped ones may be any of them
@@ -106,8 +124,9 @@ def _observed(elements: list[Element], entry: dict[str, Any] | None) -> tuple[li
     return elements, []
 
 
-def _decide(found: ContainerFacts, facts: ClassFacts, members: frozenset[str], statements: dict[int, Assignment],
-            options: Options, path: str, entry: dict[str, Any] | None = None) -> Finding | None:
+def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members: frozenset[str],
+            statements: dict[int, Assignment], options: Options, path: str,
+            entry: dict[str, Any] | None = None) -> Finding | None:
     from ..analysis import METADATA_METHODS
     from ..decision import MODULE_MEMBERS, settle
     from ..findings import Edit, Finding
@@ -143,6 +162,19 @@ def _decide(found: ContainerFacts, facts: ClassFacts, members: frozenset[str], s
         refusals.append(Reason.of("R-CONTAINER-KEY", f"a key may not be a string {TORCH_NAMES[kind]} accepts "
                                                      "(a literal name without '.')"))
     refusals += _reassigned(found, init, family, first)
+    if len({h.form for h in holdings}) > 1:
+        refusals.append(Reason.of("R-CONTAINER-REASSIGNED", "a list in one place and a dict in another: no one "
+                                                            "torch container holds both"))
+    unfilled = sorted({f.how for f in fills if FILLED_BY[f.how] not in SUPPORTED_METHODS.get(kind, frozenset())})
+    if family != "tensor" and unfilled:
+        refusals.append(Reason.of("R-CONTAINER-USE", f"filled with {unfilled[0]}: {TORCH_NAMES[kind]} cannot do it"))
+    if kind == "parameter-dict" and any(h.keys != sorted(h.keys, key=str) for h in holdings if h.keys):
+        refusals.append(Reason.of("R-CONTAINER-ORDER", "nn.ParameterDict(...) sorts the keys of a plain dict: "
+                                                       "the order it iterates in would change"))
+    touching = index.subclasses_touching(facts.summary, attribute)
+    if touching:
+        refusals.append(Reason.of("R-CONTAINER-SUBCLASS", f"subclass {touching[0]} uses it too: nnreg decides from "
+                                                          "this class's code alone"))
     later = [f for f in found.fills if f.method not in init]
     if later:
         refusals.append(Reason.of("R-CONTAINER-FILLED-LATER",
@@ -184,7 +216,8 @@ def _decide(found: ContainerFacts, facts: ClassFacts, members: frozenset[str], s
     finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                       attribute=attribute, code="NR101" if family == "module" else "NR102",
                       action=kind if family != "tensor" else "skip", persistent=None,  # type: ignore[arg-type]
-                      confidence=CONFIDENCE, status="fixed", reasons=reasons, edits=edits, score=CONFIDENCE)
+                      confidence=CONFIDENCE, status="fixed", reasons=reasons, edits=edits, score=CONFIDENCE,
+                      container=kind if family != "tensor" else None)
     finding.conclude(options)
     return finding
 
@@ -235,7 +268,7 @@ def _texts(elements: list[Element]) -> str:
 def _evidence(family: str, elements: list[Element]) -> Reason:
     from ..reasons import Reason
 
-    sure = [e for e in elements if e.kind in _FAMILY_ELEMENTS[family]]
+    sure = [e for e in elements if e.kind in _FAMILY_ELEMENTS[family]] or elements
     code, what = {"module": ("E-MODULE-ELEMENTS", "modules"),
                   "parameter": ("E-PARAMETER-ELEMENTS", "tensors meant to be trained"),
                   "tensor": ("E-TENSOR-ELEMENTS", "tensors")}[family]
@@ -270,10 +303,14 @@ def _unsupported(found: ContainerFacts, kind: str, family: str) -> list[Reason]:
             continue  # shown by __repr__ & co: a torch container prints too
         if family == "tensor" and use.kind != "passed":
             continue
-        if use.kind == "passed":
+        if use.kind == "slice":
+            reasons.append(Reason.of("R-CONTAINER-USE", f"a slice in {use.method}() (line {use.line}) would be a "
+                                                        f"{TORCH_NAMES[kind]}, not a plain container"))
+        elif use.kind == "passed":
             reasons.append(Reason.of("R-CONTAINER-SHARED", f"passed to {use.detail}() in {use.method}() (line "
                                                            f"{use.line}): another object may keep the plain container"))
-        elif use.kind == "other" or (use.kind == "method" and use.detail not in SUPPORTED_METHODS[kind]):
+        elif use.kind == "other" or (use.kind == "method" and use.detail not in SUPPORTED_METHODS[kind]
+                                     | KEPT_VIEWS.get(kind, frozenset())):
             what = f".{use.detail}()" if use.kind == "method" else use.detail
             reasons.append(Reason.of("R-CONTAINER-USE", f"{what} in {use.method}() (line {use.line}): "
                                                         f"{TORCH_NAMES[kind]} may not do the same"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import Invalid
-from .containers import TORCH_NAMES, ContainerRule
+from .containers import ContainerRule, held_in
 
 if TYPE_CHECKING:
     from ..findings import Finding
@@ -80,10 +80,10 @@ class Stack(nn.Module):
 ''', FIXED),)
 
     def message(self, finding: Finding) -> str:
-        return f"holds modules in a plain container: use {TORCH_NAMES.get(finding.action, 'nn.ModuleList')}"
+        return f"holds modules in a plain container: use {held_in(finding)}"
 
     def help(self, finding: Finding) -> str:
-        return f"hold them: `self.{finding.attribute} = {TORCH_NAMES.get(finding.action, 'nn.ModuleList')}(...)`"
+        return f"hold them: `self.{finding.attribute} = {held_in(finding)}(...)`"
 
     def change(self, finding: Finding) -> str:
-        return TORCH_NAMES.get(finding.action, "nn.ModuleList")
+        return held_in(finding)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import Invalid
-from .containers import TORCH_NAMES, ContainerRule
+from .containers import ContainerRule, held_in
 
 if TYPE_CHECKING:
     from ..findings import Finding
@@ -39,10 +39,11 @@ class TensorsInPlainContainer(ContainerRule):
                    "and the optimizer now trains them. Constant tensors have no torch container: nnreg reports "
                    "them with the fix to make by hand (register each element with register_buffer, or stack them "
                    "into one buffer when they share a shape) and never rewrites them.")
-    refuses = ("It rewrites only when every element is an nn.Parameter or a tensor created with "
-               "requires_grad=True. It refuses for the same reasons as NR101 (an element of another kind, a key "
-               "nn.ParameterDict does not accept, filled or replaced after construction, passed to other code, "
-               "used with an operation the torch container lacks), and always for constant tensors.")
+    refuses = ("It rewrites only when every element is an nn.Parameter (also one lost by `.to(device)`); tensors "
+               "made with requires_grad=True rather than nn.Parameter are ambiguous, since they may be trained apart "
+               "from parameters() on purpose. It refuses for the same reasons as NR101 (an element of another kind, "
+               "a key nn.ParameterDict does not accept, filled or replaced after construction, passed to other "
+               "code, used with an operation the torch container lacks), and always for constant tensors.")
     valid = (FIXED,)
     invalid = (Invalid('''import torch
 from torch import nn
@@ -60,13 +61,13 @@ class Mixture(nn.Module):
     def message(self, finding: Finding) -> str:
         if any(r.code == "R-NO-TORCH-CONTAINER" for r in finding.reasons):
             return "holds tensors in a plain container: register each as a buffer"
-        return f"holds trainable tensors in a plain container: use {TORCH_NAMES.get(finding.action, 'nn.ParameterList')}"
+        return f"holds trainable tensors in a plain container: use {held_in(finding)}"
 
     def help(self, finding: Finding) -> str:
         if any(r.code == "R-NO-TORCH-CONTAINER" for r in finding.reasons):
             return (f'register each: `self.register_buffer("{finding.attribute}_0", ...)`, or stack them into one '
                     "buffer")
-        return f"hold them: `self.{finding.attribute} = {TORCH_NAMES.get(finding.action, 'nn.ParameterList')}(...)`"
+        return f"hold them: `self.{finding.attribute} = {held_in(finding)}(...)`"
 
     def change(self, finding: Finding) -> str:
-        return TORCH_NAMES.get(finding.action, "nn.ParameterList")
+        return held_in(finding)
