@@ -3,8 +3,8 @@ score that were right on the labelled corpora.
 
 The score (SPEC 3) combines the weights of the evidence; alone it is not a probability. The table
 below maps score bins to the observed precision of rewrites in those bins, measured by
-``python scripts/evaluate.py --write-calibration`` over the labelled rounds used for tuning (never the
-held-out round). The values are smoothed (one right and one wrong rewrite added to every bin) and
+``python scripts/evaluate.py --write-calibration`` over the labelled rounds used for tuning (every
+round once its first look is taken: the manifest and rounds 3-10 today; never a round before its first look). The values are smoothed (one right and one wrong rewrite added to every bin) and
 made non-decreasing in the score, so a higher score never means a lower confidence.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 
 # (lowest score of the bin, calibrated confidence); generated, see the module docstring
-TABLE: tuple[tuple[float, float], ...] = ((0.6, 0.8), (0.8, 0.85))
+TABLE: tuple[tuple[float, float], ...] = ((0.6, 0.75), (0.8, 0.86), (0.9, 0.89), (0.95, 0.92))
 
 
 def calibrated(score: float) -> float:

@@ -372,7 +372,7 @@ see: 1 become buffers, 0 become `nn.Parameter`.
 
 | file | class | attribute | change | confidence | reasons | state_dict keys | old checkpoints | runtime evidence |
 | --- | --- | --- | --- | ---: | --- | --- | --- | --- |
-| `models/early.py` | `Early` | `late` | buffer (persistent=True) | 0.85 | deterministic constructor torch.ones | \
+| `models/early.py` | `Early` | `late` | buffer (persistent=True) | 0.86 | deterministic constructor torch.ones | \
 adds `late` | `strict=True` fails (missing `late`) | not run |
 
 Keys are relative to the module: inside a model they carry its prefix (`encoder.mask`). Buffers with \
