@@ -331,11 +331,49 @@ class _ContainerScanner(cst.CSTVisitor):
             self.facts[attribute].uses.append(ContainerUse(self.method, self._line(iterable), "iterate"))
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
+        """``m in self.X`` iterates; ``self.X is None`` only asks for identity, which a torch container
+        answers alike."""
         for target in node.comparisons:
             attribute = self._watched(target.comparator)
             if attribute is not None and isinstance(target.operator, (cst.In, cst.NotIn)):
                 self.seen.add(id(target.comparator))
                 self.facts[attribute].uses.append(ContainerUse(self.method, self._line(node), "iterate", "in"))
+        if all(isinstance(target.operator, (cst.Is, cst.IsNot)) for target in node.comparisons):
+            for operand in (node.left, *(target.comparator for target in node.comparisons)):
+                attribute = self._watched(operand)
+                if attribute is not None:
+                    self.seen.add(id(operand))
+                    self.facts[attribute].uses.append(ContainerUse(self.method, self._line(node), "iterate", "is"))
+
+    def visit_If(self, node: cst.If) -> None:
+        self._truth_tested(node.test)
+
+    def visit_While(self, node: cst.While) -> None:
+        self._truth_tested(node.test)
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self._truth_tested(node.test)
+
+    def _truth_tested(self, test: cst.BaseExpression) -> None:
+        """``if self.X:`` and ``not self.X``: emptiness, which a torch container answers alike (``__len__``)."""
+        operands = [test]
+        while operands:
+            operand = operands.pop()
+            if isinstance(operand, cst.UnaryOperation) and isinstance(operand.operator, cst.Not):
+                operands.append(operand.expression)
+            elif isinstance(operand, cst.BooleanOperation):
+                operands += [operand.left, operand.right]
+            elif self._watched(operand) is not None:
+                self.seen.add(id(operand))
+                self.facts[self._watched(operand)].uses.append(  # type: ignore[index]
+                    ContainerUse(self.method, self._line(operand), "iterate", "truth"))
+
+    def visit_StarredElement(self, node: cst.StarredElement) -> None:
+        """``[*self.X, extra]``: unpacked into a new plain list, element by element."""
+        attribute = self._watched(node.value)
+        if attribute is not None:
+            self.seen.add(id(node.value))
+            self.facts[attribute].uses.append(ContainerUse(self.method, self._line(node), "iterate", "*"))
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         attribute = self._watched(node.value)
