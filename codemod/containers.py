@@ -1,9 +1,10 @@
 """Facts about plain containers held by a module class: what rules NR101/NR102 decide from.
 
 A visitor per method records each ``self.X = [...]`` (or tuple, dict, comprehension, ``list(...)``)
-with the kind of every element it can see, the elements later put in with ``append``/``extend``/
-``insert``/``self.X[k] = ...``, the other values given to ``self.X``, and every other occurrence of
-``self.X`` by what is done with it (iterated, indexed, a method called, passed on). An occurrence it
+with the kind of every element it can see, the elements later put in (``append``, ``extend``,
+``insert``, ``+=``, ``self.X[k] = ...``, ``update``, ``setdefault``, each named, since torch's
+containers do not all do each), the other values given to ``self.X``, and every other occurrence of
+``self.X`` by what is done with it (iterated, indexed, sliced, a method called, passed on). An occurrence it
 cannot name is recorded as such: the decision refuses rather than guess what a torch container
 would do there. Element kinds are facts, not scores: a call of a torch.nn class or of a module class
 of the scanned tree is a module; ``nn.Parameter(...)`` is a Parameter; ``tensors.classify`` types
@@ -26,12 +27,9 @@ from .torch_facts import NOT_MODULE_CLASSES, PARAMETER_FACTORIES, is_module_cons
 ElementKind = Literal["module", "nested", "parameter", "trainable", "tensor", "alias", "argument", "none", "other",
                       "unknown"]
 Form = Literal["sequence", "mapping"]
-# torch's own containers, and what each holds
-TORCH_CONTAINERS: dict[str, tuple[Form, str]] = {
-    "torch.nn.ModuleList": ("sequence", "module"), "torch.nn.Sequential": ("sequence", "module"),
-    "torch.nn.ModuleDict": ("mapping", "module"), "torch.nn.ParameterList": ("sequence", "parameter"),
-    "torch.nn.ParameterDict": ("mapping", "parameter"),
-}
+# torch's own containers: what is handed to one (or assigned one) is registered
+TORCH_CONTAINERS = frozenset({"torch.nn.ModuleList", "torch.nn.Sequential", "torch.nn.ModuleDict",
+                              "torch.nn.ParameterList", "torch.nn.ParameterDict"})
 # Builtins that only iterate or measure what they are given: a torch container serves them alike.
 ITERATING_BUILTINS = frozenset({"len", "enumerate", "reversed", "zip", "list", "tuple", "iter", "any", "all", "map",
                                 "filter", "sorted", "sum", "max", "min"})
@@ -274,7 +272,7 @@ class _ContainerScanner(cst.CSTVisitor):
                                                         how="setitem"))
             return
         if isinstance(target, cst.Name):
-            self.locals[target.value] = replace_local(self.element(value), target.value)
+            self.locals[target.value] = _through_local(self.element(value), target.value)
             self.scope.locals[target.value] = classify(value, self.scope)
             return
         if self_attribute(target, self.me) and isinstance(value, cst.Name):
@@ -526,7 +524,9 @@ def _rebound_names(method: cst.FunctionDef) -> frozenset[str]:
     return frozenset(other | {name for name, count in counts.items() if count > 1})
 
 
-def replace_local(element: Element, name: str) -> Element:
+def _through_local(element: Element, name: str) -> Element:
+    """The element a local holds, remembering the local (``collect`` turns it into an alias when the
+    method registers that local itself)."""
     return Element(element.kind, element.text, name)
 
 

@@ -84,7 +84,7 @@ class _Taint:
                     changed = True
 
 
-_SCANNED = frozenset({ast.Attribute, ast.Assign, ast.AnnAssign, ast.Call})
+_SCANNED = frozenset({ast.Attribute, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Call})
 Assignment = tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, ast.expr, ast.expr]
 
 
@@ -99,7 +99,8 @@ class MethodScan:
     self_calls: list[ast.Call]  # ``self.something(...)``
     reads: set[str]  # ``X`` of every ``self.X`` the method loads
     tree_calls: set[str]  # functions of the tree it calls (``self.m`` for methods): they may return tensors
-    # ``self.X.append(v)``/``extend``/``insert`` and ``self.X[k] = v``: (X, v), what fills a plain container
+    # ``self.X.append(v)``/``extend``/``insert``/``update``/``setdefault``, ``self.X += v`` and ``self.X[k] = v``:
+    # (X, v), what fills a plain container
     fills: list[tuple[str, ast.expr]] = field(default_factory=list)
 
 
@@ -124,6 +125,9 @@ def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportT
                               if isinstance(t, ast.Subscript) and _self_attribute(t.value, me))
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             scan.assignments.append((method, me, node.target, node.value))
+        elif isinstance(node, ast.AugAssign):  # ``self.X += [...]`` fills a plain container
+            if _self_attribute(node.target, me) and isinstance(node.op, ast.Add):
+                scan.fills.append((node.target.attr, node.value))  # type: ignore[attr-defined]
         elif isinstance(node, ast.Call):
             callee = tree_callee(node, imports, me)
             if callee is not None:
@@ -247,7 +251,7 @@ def is_container_value(value: ast.expr, imports: ImportTable) -> bool:
             and not imports.is_bound(value.func.id))
 
 
-_FILLING = frozenset({"append", "extend", "insert"})
+_FILLING = frozenset({"append", "extend", "insert", "update", "setdefault"})
 # Builtins whose result is never a module or a tensor: ``[dict(num_chs=...)]`` holds neither.
 _PLAIN_BUILTINS = frozenset({"dict", "int", "float", "str", "bool", "len", "range", "tuple", "list", "set", "sum",
                              "min", "max", "abs", "round", "sorted", "zip", "enumerate", "repr", "format"})

@@ -16,7 +16,7 @@ from .base import Rule
 if TYPE_CHECKING:
     from ..analysis import Assignment, ClassFacts
     from ..config import Options
-    from ..containers import ContainerFacts, Element, Holding
+    from ..containers import ContainerFacts, Element, Fill, Holding
     from ..findings import Finding
     from ..index import ClassIndex, ClassSummary
     from ..reasons import Reason
@@ -127,10 +127,10 @@ def _observed(elements: list[Element], entry: dict[str, Any] | None) -> tuple[li
 def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members: frozenset[str],
             statements: dict[int, Assignment], options: Options, path: str,
             entry: dict[str, Any] | None = None) -> Finding | None:
-    from ..analysis import METADATA_METHODS
-    from ..decision import MODULE_MEMBERS, settle
+    """One container's finding: its family from the elements, then refusals, doubts and warnings;
+    None when torch would hold nothing of it or it is registered elsewhere."""
+    from ..decision import settle
     from ..findings import Edit, Finding
-    from ..reasons import Reason
 
     init = facts.init_methods
     attribute = found.attribute
@@ -139,7 +139,7 @@ def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members
         return _built_once(found, facts, statements, options, path)
     fills = [f for f in found.fills if f.method in init]
     elements, runtime = _observed([e for h in holdings for e in h.elements] + [f.element for f in fills], entry)
-    family = _family(elements) if holdings else None
+    family = _family(elements)
     if family is None or any(u.kind == "registered" for u in found.uses):
         return None  # nothing torch would hold, or the elements go into a torch container as well
     first = holdings[0]
@@ -147,21 +147,47 @@ def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members
            for method, line, container in found.others):
         return None  # a builder list that __init__ then hands to nn.ModuleList/nn.Sequential itself
     kind = _kind(family, holdings)
+    mine = [statements[id(h.statement)] for h in holdings if id(h.statement) in statements]
     refuted = next((r for r in runtime if r.code == "X-REFUTED"), None)
     reasons: list[Reason] = [_evidence(family, elements), *(r for r in runtime if r is not refuted)]
+    reasons += _doubts(found, facts, family, elements)
+    reasons += _warnings(attribute, family, kind, holdings)
+    refusals = _refusals(found, facts, index, members, holdings, fills, elements, family, kind, mine)
+    code = "NR101" if family == "module" else "NR102"
+    reasons += settle(reasons, code, CONFIDENCE, True, refusals, mine, options, refuted)
+    self_name = mine[0].self_name if mine else "self"
+    edits = [Edit(h.statement, attribute, facts.summary.qualname, self_name, kind, False)  # type: ignore[arg-type]
+             for h in holdings] if family != "tensor" else []
+    finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
+                      attribute=attribute, code=code, action=kind if family != "tensor" else "skip",  # type: ignore[arg-type]
+                      persistent=None, confidence=CONFIDENCE, status="fixed", reasons=reasons, edits=edits,
+                      score=CONFIDENCE, container=kind if family != "tensor" else None)
+    finding.conclude(options)
+    return finding
+
+
+def _refusals(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members: frozenset[str],
+              holdings: list[Holding], fills: list[Fill], elements: list[Element], family: str, kind: str,
+              mine: list[Assignment]) -> list[Reason]:
+    """Why holding the container in a torch one would not behave the same, or cannot be vouched for."""
+    from ..decision import MODULE_MEMBERS
+    from ..reasons import Reason
+
+    attribute, init = found.attribute, facts.init_methods
     refusals: list[Reason] = []
     strays = [e for e in elements if e.kind not in _FAMILY_ELEMENTS[family]]
-    if strays:
-        what = {"module": "a module", "parameter": "a tensor meant to be trained", "tensor": "a tensor"}[family]
-        nested = [e for e in strays if e.kind == "nested"]
+    nested = [e for e in strays if e.kind == "nested"]
+    if nested:
         refusals.append(Reason.of("R-CONTAINER-ELEMENT", f"{_texts(nested)} is a plain container inside it: nest "
-                                                         f"{TORCH_NAMES[_kind(family, holdings)]} by hand" if nested
-                                  else f"{_texts(strays)} may not be {what}"))
+                                                         f"{TORCH_NAMES[kind]} by hand"))
+    elif strays:
+        what = {"module": "a module", "parameter": "a tensor meant to be trained", "tensor": "a tensor"}[family]
+        refusals.append(Reason.of("R-CONTAINER-ELEMENT", f"{_texts(strays)} may not be {what}"))
     keys = [k for h in holdings if h.form == "mapping" for k in h.keys] + [f.key for f in fills if f.keyed]
     if family != "tensor" and kind.endswith("-dict") and not all(_valid_key(k) for k in keys):
-        refusals.append(Reason.of("R-CONTAINER-KEY", f"a key may not be a string {TORCH_NAMES[kind]} accepts "
-                                                     "(a literal name without '.')"))
-    refusals += _reassigned(found, init, family, first)
+        refusals.append(Reason.of("R-CONTAINER-KEY", f"a key may not be a name {TORCH_NAMES[kind]} accepts (a "
+                                                     "literal name without '.', not private, not one of its members)"))
+    refusals += _reassigned(found, init, family)
     if len({h.form for h in holdings}) > 1:
         refusals.append(Reason.of("R-CONTAINER-REASSIGNED", "a list in one place and a dict in another: no one "
                                                             "torch container holds both"))
@@ -190,7 +216,6 @@ def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members
     if "__getattr__" in members:
         refusals.append(Reason.of("R-GETATTR", "the class defines __getattr__, which would answer for the "
                                                "registered container"))
-    mine = [statements[id(h.statement)] for h in holdings if id(h.statement) in statements]
     if any(a.before_super for a in mine):
         refusals.append(Reason.of("R-BEFORE-SUPER", "assigned before super().__init__(): assigning a torch "
                                                     "container raises AttributeError there"))
@@ -198,28 +223,29 @@ def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members
         refusals.append(Reason.of("R-NO-TORCH-CONTAINER",
                                   "constant tensors have no torch container: register each one with "
                                   "register_buffer, or stack them into one buffer when they share a shape"))
-    elif family == "parameter" and any(e.kind == "trainable" for e in elements):
-        reasons.append(Reason.of("D-NOT-PARAMETERS", "tensors made with requires_grad=True rather than nn.Parameter: "
-                                                     "they may be trained apart from parameters() on purpose"))
-    if family != "tensor" and _registers_computed_names(facts):
-        reasons.append(Reason.of("D-COMPUTED-NAME", "the class registers things under names computed at run time "
-                                                    "(setattr, register_parameter): they may be what it holds"))
-    if family != "tensor" and not [u for u in found.uses if u.method not in init | METADATA_METHODS] and not later:
-        reasons.append(Reason.of("D-NEVER-READ", "never used outside __init__: registering only adds state "
-                                                 "nothing reads"))
-    reasons += _warnings(attribute, family, kind, holdings)
-    reasons += settle(reasons, "NR101" if family == "module" else "NR102", CONFIDENCE, True, refusals, mine, options,
-                      refuted)
-    self_name = mine[0].self_name if mine else "self"
-    edits = [Edit(h.statement, attribute, facts.summary.qualname, self_name, kind, False)  # type: ignore[arg-type]
-             for h in holdings] if family != "tensor" else []
-    finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
-                      attribute=attribute, code="NR101" if family == "module" else "NR102",
-                      action=kind if family != "tensor" else "skip", persistent=None,  # type: ignore[arg-type]
-                      confidence=CONFIDENCE, status="fixed", reasons=reasons, edits=edits, score=CONFIDENCE,
-                      container=kind if family != "tensor" else None)
-    finding.conclude(options)
-    return finding
+    return refusals
+
+
+def _doubts(found: ContainerFacts, facts: ClassFacts, family: str, elements: list[Element]) -> list[Reason]:
+    """Why rewriting would be a guess: the elements may be trained apart on purpose, the class may register
+    them already under names made at run time, or nothing uses the container."""
+    from ..analysis import METADATA_METHODS
+    from ..reasons import Reason
+
+    if family == "tensor":
+        return []
+    doubts = []
+    if family == "parameter" and any(e.kind == "trainable" for e in elements):
+        doubts.append(Reason.of("D-NOT-PARAMETERS", "tensors made with requires_grad=True rather than nn.Parameter: "
+                                                    "they may be trained apart from parameters() on purpose"))
+    if _registers_computed_names(facts):
+        doubts.append(Reason.of("D-COMPUTED-NAME", "the class registers things under names computed at run time "
+                                                   "(setattr, register_parameter): they may be what it holds"))
+    later = [f for f in found.fills if f.method not in facts.init_methods]
+    if not [u for u in found.uses if u.method not in facts.init_methods | METADATA_METHODS] and not later:
+        doubts.append(Reason.of("D-NEVER-READ", "never used outside __init__: registering only adds state "
+                                                "nothing reads"))
+    return doubts
 
 
 def _registers_computed_names(facts: ClassFacts) -> bool:
@@ -275,7 +301,7 @@ def _evidence(family: str, elements: list[Element]) -> Reason:
     return Reason.of(code, f"holds {what} torch cannot see in a plain container: {_texts(sure)}")
 
 
-def _reassigned(found: ContainerFacts, init: frozenset[str], family: str, first: Holding) -> list[Reason]:
+def _reassigned(found: ContainerFacts, init: frozenset[str], family: str) -> list[Reason]:
     from ..reasons import Reason
 
     elsewhere = [h for h in found.holdings if h.method not in init]
