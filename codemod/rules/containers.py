@@ -49,6 +49,8 @@ _FAMILY_CONTAINERS = {"module": frozenset({"torch.nn.ModuleList", "torch.nn.Modu
                       "parameter": frozenset({"torch.nn.ParameterList", "torch.nn.ParameterDict"}),
                       "tensor": frozenset()}
 CONFIDENCE = 0.9  # every element's type is a fact; not calibrated (the container rows measure it)
+# Builtins that only show what they are given: a torch container prints too.
+DISPLAYING = frozenset({"print", "repr", "str", "format"})
 # Methods by which a class does itself what registration would do for what it holds.
 SELF_MANAGING = frozenset({"parameters", "named_parameters", "state_dict", "load_state_dict", "cuda", "to", "_apply"})
 
@@ -140,8 +142,8 @@ def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members
     fills = [f for f in found.fills if f.method in init]
     elements, runtime = _observed([e for h in holdings for e in h.elements] + [f.element for f in fills], entry)
     family = _family(elements)
-    if family is None or any(u.kind == "registered" for u in found.uses):
-        return None  # nothing torch would hold, or the elements go into a torch container as well
+    if family is None or any(u.kind == "registered" and u.method in init for u in found.uses):
+        return None  # nothing torch would hold, or __init__ puts the elements in a torch container as well
     first = holdings[0]
     if any(method == first.method and line > first.line and container in _FAMILY_CONTAINERS[family]
            for method, line, container in found.others):
@@ -329,6 +331,8 @@ def _unsupported(found: ContainerFacts, kind: str, family: str) -> list[Reason]:
             continue  # shown by __repr__ & co: a torch container prints too
         if family == "tensor" and use.kind != "passed":
             continue
+        if use.kind == "registered" or (use.kind == "passed" and use.detail in DISPLAYING):
+            continue  # ``nn.Sequential(*self.layers)(x)`` per call, ``print(self.layers)``: alike on a torch container
         if use.kind == "slice":
             reasons.append(Reason.of("R-CONTAINER-USE", f"a slice in {use.method}() (line {use.line}) would be a "
                                                         f"{TORCH_NAMES[kind]}, not a plain container"))
