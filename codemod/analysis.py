@@ -25,7 +25,7 @@ from .containers import ContainerFacts, collect
 from .torch_facts import LAYER_INIT_CALLS, LAYER_TENSORS, SIZED_LAYERS, torch_layer
 from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
                       dotted, keyword_argument, merge_branches, narrowed_info, self_attribute,
-                      tensor_tests)
+                      tensor_tests, truth_operands)
 
 TargetShape = Literal["plain", "chained", "tuple", "setattr"]
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
@@ -699,18 +699,12 @@ def _tested_operands(test: cst.BaseExpression) -> list[cst.BaseExpression]:
     """The values whose truth ``if``/``while`` asks for: ``not x``, ``x and y``, and both sides of
     ``x >= y`` (a comparison of tensors is a tensor whose truth is read on the host). Identity and
     membership tests (``x is None``, ``k in d``) read no tensor."""
-    pending, operands = [test], []
-    while pending:
-        node = pending.pop()
-        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
-            pending.append(node.expression)
-        elif isinstance(node, cst.BooleanOperation):
-            pending += [node.left, node.right]
-        elif isinstance(node, cst.Comparison):
-            if not any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in node.comparisons):
-                pending += [node.left, *(c.comparator for c in node.comparisons)]
-        else:
+    operands = []
+    for node in truth_operands(test):
+        if not isinstance(node, cst.Comparison):
             operands.append(node)
+        elif not any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in node.comparisons):
+            operands += [node.left, *(c.comparator for c in node.comparisons)]
     return operands
 
 

@@ -21,7 +21,7 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from .index import ClassIndex
-from .tensors import Scope, classify, self_attribute
+from .tensors import Scope, classify, self_attribute, truth_operands
 from .torch_facts import NOT_MODULE_CLASSES, PARAMETER_FACTORIES, is_module_constructor
 
 ElementKind = Literal["module", "nested", "parameter", "trainable", "tensor", "alias", "argument", "none", "other",
@@ -354,17 +354,11 @@ class _ContainerScanner(cst.CSTVisitor):
 
     def _truth_tested(self, test: cst.BaseExpression) -> None:
         """``if self.X:`` and ``not self.X``: emptiness, which a torch container answers alike (``__len__``)."""
-        operands = [test]
-        while operands:
-            operand = operands.pop()
-            if isinstance(operand, cst.UnaryOperation) and isinstance(operand.operator, cst.Not):
-                operands.append(operand.expression)
-            elif isinstance(operand, cst.BooleanOperation):
-                operands += [operand.left, operand.right]
-            elif self._watched(operand) is not None:
+        for operand in truth_operands(test):
+            attribute = self._watched(operand)
+            if attribute is not None:
                 self.seen.add(id(operand))
-                self.facts[self._watched(operand)].uses.append(  # type: ignore[index]
-                    ContainerUse(self.method, self._line(operand), "iterate", "truth"))
+                self.facts[attribute].uses.append(ContainerUse(self.method, self._line(operand), "iterate", "truth"))
 
     def visit_StarredElement(self, node: cst.StarredElement) -> None:
         """``[*self.X, extra]``: unpacked into a new plain list, element by element."""

@@ -117,6 +117,20 @@ class Scope:
         return self.imports.resolve(dotted(node))
 
 
+def truth_operands(test: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The values whose truth a test combines: ``not x``, ``x and y``, ``x or y`` unwrapped."""
+    pending, operands = [test], []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+            pending.append(node.expression)
+        elif isinstance(node, cst.BooleanOperation):
+            pending += [node.left, node.right]
+        else:
+            operands.append(node)
+    return operands
+
+
 def dotted(node: cst.BaseExpression) -> str | None:
     """``a.b.c`` for a pure Name/Attribute chain; None for calls, subscripts and the like."""
     parts: list[str] = []
