@@ -22,18 +22,20 @@ from libcst.metadata import CodeRange
 
 from .index import ClassIndex
 from .tensors import Scope, classify, self_attribute, truth_operands
-from .torch_facts import NOT_MODULE_CLASSES, PARAMETER_FACTORIES, is_module_constructor
+from .torch_facts import (MODULE_CONTAINERS, NOT_MODULE_CLASSES, PARAMETER_CONTAINERS, PARAMETER_FACTORIES,
+                          is_module_constructor)
 
 ElementKind = Literal["module", "nested", "parameter", "trainable", "tensor", "alias", "argument", "none", "other",
                       "unknown"]
 Form = Literal["sequence", "mapping"]
 # torch's own containers: what is handed to one (or assigned one) is registered
-TORCH_CONTAINERS = frozenset({"torch.nn.ModuleList", "torch.nn.Sequential", "torch.nn.ModuleDict",
-                              "torch.nn.ParameterList", "torch.nn.ParameterDict"})
+REGISTERING = MODULE_CONTAINERS | PARAMETER_CONTAINERS
 # Builtins that only iterate or measure what they are given: a torch container serves them alike.
 ITERATING_BUILTINS = frozenset({"len", "enumerate", "reversed", "zip", "list", "tuple", "iter", "any", "all", "map",
                                 "filter", "sorted", "sum", "max", "min"})
 FILLING_METHODS = frozenset({"append", "extend", "insert"})
+# Builtins that only show what they are given: a torch container prints too.
+DISPLAYING = frozenset({"print", "repr", "str", "format"})
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,9 @@ class Fill:
 
 @dataclass
 class ContainerUse:
-    """Any other occurrence of ``self.X``: ``kind`` is iterate, index, method (``detail`` its name),
-    registered (unpacked into a torch container), passed (an argument to a call) or other."""
+    """Any other occurrence of ``self.X``: ``kind`` is iterate, index, slice, method (``detail`` its
+    name), registered (unpacked into a torch container), display (``print``), passed (an argument to
+    another call) or other."""
 
     method: str
     line: int
@@ -184,11 +187,10 @@ class _ContainerScanner(cst.CSTVisitor):
             if qualified and is_module_constructor(qualified):
                 return Element("module" if _torch_nn_class(qualified) else "unknown", text)
             if qualified and not qualified.startswith("torch."):
-                found = self.index.lookup(qualified)
-                if found is not None:
-                    return Element("module" if self.index.is_module_class(found) else "other", text)
                 if self.index.builds_modules(qualified):
-                    return Element("module", text)  # a factory of the tree that returns a module class it builds
+                    return Element("module", text)  # a module class of the tree, or a factory that builds one
+                if self.index.lookup(qualified) is not None:
+                    return Element("other", text)  # a class of the tree that is not a module
         info = classify(node, self.scope)
         if info.is_tensor and info.lost_parameter and not info.frozen_parameter:
             return Element("parameter", text)  # ``nn.Parameter(t).to(d)``: a Parameter its author meant, lost
@@ -285,7 +287,7 @@ class _ContainerScanner(cst.CSTVisitor):
     def _torch_container(self, value: cst.BaseExpression) -> str | None:
         if isinstance(value, cst.Call):
             qualified = self.scope.qualified(value.func)
-            if qualified in TORCH_CONTAINERS:
+            if qualified in REGISTERING:
                 return qualified
         return None
 
@@ -406,7 +408,8 @@ class _ContainerScanner(cst.CSTVisitor):
             if isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == self.me:
                 self._registers(node.args[2].value)
         builtin = _builtin(node, self.scope, ITERATING_BUILTINS)
-        registers = self.scope.qualified(node.func) in TORCH_CONTAINERS
+        shows = _builtin(node, self.scope, DISPLAYING)
+        registers = self.scope.qualified(node.func) in REGISTERING
         for arg in node.args:
             attribute = self._watched(arg.value)
             if attribute is None:
@@ -416,6 +419,8 @@ class _ContainerScanner(cst.CSTVisitor):
                 kind, detail = "registered", self.scope.qualified(node.func) or ""
             elif builtin and arg.keyword is None and not arg.star:
                 kind, detail = ("method", "__reversed__") if builtin == "reversed" else ("iterate", builtin)
+            elif shows:
+                kind, detail = "display", shows
             else:
                 kind, detail = "passed", cst.Module([]).code_for_node(node.func)
             self.facts[attribute].uses.append(ContainerUse(self.method, self._line(arg), kind, detail))

@@ -383,15 +383,16 @@ class ClassIndex:
             return None
         return None
 
-    def builds_modules(self, qualified: str) -> bool:
+    def builds_modules(self, qualified: str, _seen: frozenset[str] = frozenset()) -> bool:
         """Is ``qualified`` a module class of the tree, or a module-level factory function whose every
-        ``return`` builds one (``def make_layer(d): return Block(d)``)?"""
+        ``return`` builds one (``def make_layer(d): return Block(d)``)? A cycle of factories builds nothing."""
         found = self.lookup(qualified)
         if found is not None:
             return self.is_module_class(found)
         built = self._find(qualified, lambda summary, rest: summary.factories.get(rest))
-        return bool(built) and all(is_module_constructor(name) or (self.lookup(name) is not None and self.is_module_class(
-            self.lookup(name))) for name in built[1])  # type: ignore[arg-type]
+        seen = _seen | {qualified}
+        return bool(built) and all(is_module_constructor(name) or (name not in seen and self.builds_modules(name, seen))
+                                   for name in built[1])
 
     def call_returns_tensor(self, cls: ClassSummary | None, callee: str) -> str | None:
         """Why calling ``callee`` (a tree function, or ``self.m`` for a method of ``cls``'s instances)

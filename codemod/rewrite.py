@@ -19,6 +19,7 @@ from .findings import Edit
 from .imports import ImportBlock, ImportTable
 from .spans import logical_end
 from .style import FileStyle
+from .torch_facts import TORCH_CONTAINERS
 
 
 class SpellingError(Exception):
@@ -36,10 +37,6 @@ class Spellings:
     containers: dict[str, str] = field(default_factory=dict)  # edit kind -> how ``nn.ModuleList`` & co are written
 
 
-CONTAINERS = {"module-list": "torch.nn.ModuleList", "module-dict": "torch.nn.ModuleDict",
-              "parameter-list": "torch.nn.ParameterList", "parameter-dict": "torch.nn.ParameterDict"}
-
-
 def spellings(imports: ImportTable, edits: list[Edit], buffer_style: str) -> Spellings:
     """The spellings the edits need (``_`` for one they do not); raises SpellingError."""
     parameter, buffer, needs_import = "_", "_", False
@@ -50,8 +47,8 @@ def spellings(imports: ImportTable, edits: list[Edit], buffer_style: str) -> Spe
         buffer, missing = spelling(imports, "torch.nn.Buffer")
         needs_import |= missing
     containers = {}
-    for kind in sorted({e.kind for e in edits} & CONTAINERS.keys()):
-        containers[kind], missing = spelling(imports, CONTAINERS[kind])
+    for kind in sorted({e.kind for e in edits} & TORCH_CONTAINERS.keys()):
+        containers[kind], missing = spelling(imports, TORCH_CONTAINERS[kind])
         needs_import |= missing
     return Spellings(parameter, buffer, needs_import, containers)
 

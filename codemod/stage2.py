@@ -153,7 +153,7 @@ def _requests(runtime: ProbeRunner, summary: FileSummary, classes: list[tuple[_P
     requests = []
     for (_, class_summary, facts), found_here in zip(classes, decided, strict=True):
         unknown = [name for name, c in facts.containers.items()  # elements only runtime can type
-                   if any(e.kind in ("unknown", "argument") for h in c.holdings for e in h.elements)]
+                   if any(e.kind == "unknown" for h in c.holdings for e in h.elements)]
         containers = sorted(set(unknown) | {f.attribute for f in found_here if f.code in CONTAINER_CODES})
         names = candidate_names(facts) + containers
         untyped = bool(unknown) or any(a.info.kind == "possible" for a in facts.assignments if a.attribute in names)

@@ -60,6 +60,14 @@ LAYER_INIT_CALLS: dict[str, str] = {**{f"torch.nn.{name}": "reset_parameters" fo
                                     "torch.nn.Transformer": "_reset_parameters"}
 
 
+# The torch container each container rewrite writes (NR101/NR102), by edit kind; nn.Sequential also holds
+# modules, so what is handed to one is registered too.
+TORCH_CONTAINERS: dict[str, str] = {"module-list": "torch.nn.ModuleList", "module-dict": "torch.nn.ModuleDict",
+                                    "parameter-list": "torch.nn.ParameterList",
+                                    "parameter-dict": "torch.nn.ParameterDict"}
+MODULE_CONTAINERS = frozenset({"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.Sequential"})
+PARAMETER_CONTAINERS = frozenset({"torch.nn.ParameterList", "torch.nn.ParameterDict"})
+
 # Classes torch.nn exports that are not modules, besides the Parameter and Buffer factories (torch 2.13;
 # tests/test_rules.py checks that every other CapWords class of torch.nn is an nn.Module).
 NOT_MODULE_CLASSES = frozenset({"torch.nn.LinearCrossEntropyOptions", "torch.nn.modules.LinearCrossEntropyOptions"})

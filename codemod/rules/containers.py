@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..torch_facts import MODULE_CONTAINERS, PARAMETER_CONTAINERS, TORCH_CONTAINERS
 from .base import Rule
 
 if TYPE_CHECKING:
@@ -41,16 +42,12 @@ KEPT_VIEWS = {"module-dict": frozenset({"keys() kept", "values() kept", "items()
 # Names a dict key cannot take: nn.ModuleDict/nn.ParameterDict set it as an attribute, and these exist.
 DICT_MEMBERS = frozenset({"keys", "values", "items", "pop", "update", "clear", "get", "copy", "setdefault", "popitem",
                           "fromkeys", "extra_repr", "T_destination"})
-TORCH_NAMES = {"module-list": "nn.ModuleList", "module-dict": "nn.ModuleDict", "parameter-list": "nn.ParameterList",
-               "parameter-dict": "nn.ParameterDict"}
+# How reports name the torch container of each kind (``nn.ModuleList``).
+TORCH_NAMES = {kind: qualified.removeprefix("torch.") for kind, qualified in TORCH_CONTAINERS.items()}
 _FAMILY_ELEMENTS = {"module": frozenset({"module"}), "parameter": frozenset({"parameter", "trainable"}),
                     "tensor": frozenset({"tensor"})}
-_FAMILY_CONTAINERS = {"module": frozenset({"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.Sequential"}),
-                      "parameter": frozenset({"torch.nn.ParameterList", "torch.nn.ParameterDict"}),
-                      "tensor": frozenset()}
+_FAMILY_CONTAINERS = {"module": MODULE_CONTAINERS, "parameter": PARAMETER_CONTAINERS, "tensor": frozenset()}
 CONFIDENCE = 0.9  # every element's type is a fact; not calibrated (the container rows measure it)
-# Builtins that only show what they are given: a torch container prints too.
-DISPLAYING = frozenset({"print", "repr", "str", "format"})
 # Methods by which a class does itself what registration would do for what it holds.
 SELF_MANAGING = frozenset({"parameters", "named_parameters", "state_dict", "load_state_dict", "cuda", "to", "_apply"})
 
@@ -331,7 +328,7 @@ def _unsupported(found: ContainerFacts, kind: str, family: str) -> list[Reason]:
             continue  # shown by __repr__ & co: a torch container prints too
         if family == "tensor" and use.kind != "passed":
             continue
-        if use.kind == "registered" or (use.kind == "passed" and use.detail in DISPLAYING):
+        if use.kind in ("registered", "display"):
             continue  # ``nn.Sequential(*self.layers)(x)`` per call, ``print(self.layers)``: alike on a torch container
         if use.kind == "slice":
             reasons.append(Reason.of("R-CONTAINER-USE", f"a slice in {use.method}() (line {use.line}) would be a "
