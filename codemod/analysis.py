@@ -22,7 +22,8 @@ from .index import ClassIndex, ClassSummary, FileSummary, reachable_methods
 from .suppression import Suppression
 from .arguments import sort_arguments
 from .containers import ContainerFacts, collect
-from .torch_facts import LAYER_INIT_CALLS, LAYER_TENSORS, SIZED_LAYERS, torch_layer
+from .defaults import literal_defaults, under_defaults
+from .torch_facts import LAYER_INIT_CALLS, LAYER_TENSORS, SIZED_LAYERS, TENSOR_ONLY_METHODS, torch_layer
 from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
                       dotted, keyword_argument, merge_branches, narrowed_info, self_attribute,
                       tensor_tests, truth_operands)
@@ -75,6 +76,8 @@ class Assignment:
     says_trainable: bool = False  # its comment, the comment above it or its method's docstring says so
     built_once: bool = False  # inside ``if self.X is None:``: the first call builds it, later ones keep it
     updates_itself: bool = False  # a new value computed from the old one on every path (``self.n = self.n + 1``)
+    # why the default call of the method does not run it (``if record: ...`` with ``record=False``), or None
+    off_by_default: str | None = None
 
     def excludes(self, other: Assignment | Use) -> bool:
         """True when the two sit in different branches of one ``if``: at most one of them runs."""
@@ -107,6 +110,9 @@ class ClassFacts:
     assignments: list[Assignment] = field(default_factory=list)
     uses: list[Use] = field(default_factory=list)
     init_methods: frozenset[str] = frozenset()
+    # methods that run after construction: those ``__init__`` does not reach and every method they call
+    # (a helper ``__init__`` calls may be called again by ``forward``)
+    later_methods: frozenset[str] = frozenset()
     forward_methods: frozenset[str] = frozenset()  # ``forward`` and what it calls on self
     # ``super().__init__()`` at the top level of ``__init__``, and that method's name for self
     super_init_line: tuple[cst.SimpleStatementLine, str] | None = None
@@ -118,10 +124,11 @@ class ClassFacts:
         return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
 
     def reads_after_init(self, attribute: str) -> list[Use]:
-        """Reads of ``self.X`` outside ``__init__``, the helpers it calls, ``reset_parameters`` (the
-        torch convention for re-initialising) and the methods that only describe, compare or hash."""
-        return [u for u in self.uses_of(attribute, "read")
-                if u.method not in self.init_methods | METADATA_METHODS | {"reset_parameters"}]
+        """Reads of ``self.X`` in methods that run after construction: not in ``__init__``, nor in a
+        helper only it calls, ``reset_parameters`` (the torch convention for re-initialising) or the
+        methods that only describe, compare or hash."""
+        construction_only = (self.init_methods - self.later_methods) | METADATA_METHODS | {"reset_parameters"}
+        return [u for u in self.uses_of(attribute, "read") if u.method not in construction_only]
 
     def after_init(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses_of(attribute, *kinds) if u.method not in self.init_methods]
@@ -141,6 +148,7 @@ class _Branches:
     before: dict[str, ExprInfo]
     body: dict[str, ExprInfo] | None = None
     none_tested: frozenset[str] = frozenset()  # ``if self.X is None:``: X is unset in the body
+    by_default: bool | None = None  # the test's value when the method's arguments keep their defaults
     tensors_if_false: frozenset[str] = frozenset()  # ``if not isinstance(x, torch.Tensor):``: x is one after it
 
 
@@ -151,6 +159,7 @@ class _MethodScanner(cst.CSTVisitor):
                  positions: Mapping[cst.CSTNode, CodeRange], lines: list[str]) -> None:
         self.facts = facts
         self.root = method
+        self.defaults = literal_defaults(method)
         self.name = method.name.value
         self.scope = scope
         self.positions = positions
@@ -207,7 +216,8 @@ class _MethodScanner(cst.CSTVisitor):
         for attribute in tested:
             self._use(attribute, "unset-test", node.test)
         self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=tested,
-                                  tensors_if_false=tensor_tests(node.test, self.scope)[1]))
+                                  tensors_if_false=tensor_tests(node.test, self.scope)[1],
+                                  by_default=under_defaults(node.test, self.defaults)))
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
         self._truth_tested(node.test)
@@ -226,6 +236,23 @@ class _MethodScanner(cst.CSTVisitor):
             index = classify(node.slice[0].slice.value, self.scope)
             if index.rank0 == "yes" and not index.is_tensor:
                 self._use(attribute, "number-index", node)
+
+    def _off_by_default(self, statement: cst.CSTNode) -> str | None:
+        """Why the method's default call does not assign this value: an enclosing ``if`` whose test is
+        false (or, in its ``else``, true) with the default arguments, or ``X if test else None``."""
+        for frame in self.ifs:
+            in_body = frame.body is None
+            if frame.by_default is (not in_body):
+                test = cst.Module([]).code_for_node(frame.node.test)
+                return f"`if {test}:` is {'false' if in_body else 'true'} with the default arguments"
+        value = getattr(statement, "value", None)
+        if isinstance(value, cst.IfExp):
+            taken = under_defaults(value.test, self.defaults)
+            chosen = value.body if taken else value.orelse
+            if taken is not None and isinstance(chosen, cst.Name) and chosen.value == "None":
+                test = cst.Module([]).code_for_node(value.test)
+                return f"`{test}` is {'true' if taken else 'false'} with the default arguments, which give None"
+        return None
 
     def _says_trainable(self, first: int, last: int) -> bool:
         """The assignment's own comment, the comment lines right above it, or the method's docstring
@@ -394,6 +421,7 @@ class _MethodScanner(cst.CSTVisitor):
                 suppressions=suppressions_on(self.lines, start.start.line, start.end.line), branch=self._branch(),
                 says_trainable=self._says_trainable(start.start.line, start.end.line),
                 built_once=any(attribute in f.none_tested for f in self.ifs if f.body is None),
+                off_by_default=self._off_by_default(statement),
                 updates_itself=info.kind in ("tensor", "possible") and attribute in heads(info.every_path_refs)
                 and _computed_update(getattr(statement, "value", None), me, attribute)))
         elif isinstance(target, cst.Name):
@@ -500,6 +528,8 @@ class _MethodScanner(cst.CSTVisitor):
                 viewed = _viewed_attribute(arg.value, me)
                 if viewed and viewed != name:
                     self._use(viewed, "registered-view", node, name)
+        if owner and method in TENSOR_ONLY_METHODS:
+            self._use(owner, "tensor-method", node, method)
         if owner:
             if method == "requires_grad_":
                 flag = node.args[0].value if node.args else None
@@ -749,6 +779,8 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
         data_loaders |= scanner.data_loaders
     facts.init_methods = reachable_methods(calls, "__init__", *construction_hooks(ancestors, facts.layer_base))
+    entry_points = calls.keys() - facts.init_methods - METADATA_METHODS - {"reset_parameters"}
+    facts.later_methods = reachable_methods(calls, *entry_points)
     facts.forward_methods = reachable_methods(calls, "forward")
     facts.data_loading_methods = reachable_methods(calls, *(data_loaders & calls.keys()))
     if summary.containers:

@@ -392,6 +392,19 @@ def observed(assignment: Assignment, entry: dict[str, Any], init_methods: frozen
     return assignment
 
 
+def typed_by_use(assignment: Assignment, use: Use, init_methods: frozenset[str]) -> Assignment:
+    """An assignment in ``__init__`` of a value the static rules could not type (an argument, a call into
+    another package), on an attribute the class calls a tensor-only method on (``self.x.unsqueeze(0)``,
+    ``torch_facts.TENSOR_ONLY_METHODS``): that code fails unless the value is a tensor, so it is one. A
+    known Python number stays a number."""
+    info = assignment.info
+    if info.kind != "possible" or info.rank0 == "yes" or assignment.method not in init_methods:
+        return assignment
+    words = f"a tensor by its use: .{use.detail}() in {use.method}() (line {use.line}) works on tensors only"
+    return replace(assignment, info=replace(info, kind="tensor", source=f"a value used as a tensor ({info.source or 'untyped'})",
+                                            typed_by_use=words))
+
+
 def _registered_elsewhere_only(attribute: str, tensors: list[Assignment], assignments: list[Assignment],
                                view: _ClassView) -> bool:
     """``if bias: self.b = nn.Parameter(...) else: self.b = torch.zeros(...)``: the name is registered
@@ -420,6 +433,10 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
             doubts.append(Reason.of("D-RUNTIME-STATE",
                                     f"runtime state: {a.method}() replaces it with a new value (line {a.line})"))
             break
+    if all(a.off_by_default for a in tensors):
+        doubts.append(Reason.of("D-OFF-BY-DEFAULT",
+                                f"a tensor only for arguments other than the defaults ({tensors[0].off_by_default}): "
+                                "the class built plainly holds no tensor here"))
     filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)
     if all(a.info.init == "empty" for a in tensors) and not filled:
         doubts.append(Reason.of("D-UNINITIALISED",
@@ -474,6 +491,9 @@ def decide_class(facts: ClassFacts, index: ClassIndex, options: Options, path: s
         entry = (runtime or {}).get("attributes", {}).get(attribute)
         if entry and entry.get("kind") == "tensor":
             assignments = [observed(a, entry, facts.init_methods) for a in assignments]
+        used = facts.uses_of(attribute, "tensor-method")
+        if used:
+            assignments = [typed_by_use(a, used[0], facts.init_methods) for a in assignments]
         tensors = [a for a in assignments if a.info.is_tensor and a.method in facts.init_methods]
         if not tensors and attribute not in view.registered:
             late = _lost_outside_init(attribute, assignments, view, options, path) or _late_state(
@@ -656,6 +676,7 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
         return None
     refuted, runtime_notes = _runtime_evidence(evidence, attribute, runtime) if runtime is not None else (None, [])
     proposed, action, score, reasons = choose(evidence, options)
+    reasons.extend(Reason.of("E-TENSOR-USE", words) for words in sorted({t.info.typed_by_use or "" for t in tensors}) if words)
     confidence = calibrated(score)
     effective = proposed if action == "skip" else action
     code = "NR001" if effective == "parameter" else "NR002"

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from .imports import ImportTable, dotted_name
 from .returns import tree_callee
-from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, PARAMETER_FACTORIES, TENSOR_TYPES,
+from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, PARAMETER_FACTORIES, TENSOR_ONLY_METHODS,
+                          TENSOR_TYPES,
                           function_returns, is_module_constructor)
 
 _REGISTERED = PARAMETER_FACTORIES | BUFFER_FACTORIES
@@ -102,6 +103,8 @@ class MethodScan:
     # ``self.X.append(v)``/``extend``/``insert``/``update``/``setdefault``, ``self.X += v`` and ``self.X[k] = v``:
     # (X, v), what fills a plain container
     fills: list[tuple[str, ast.expr]] = field(default_factory=list)
+    # ``X`` of every ``self.X.m(...)`` whose method only tensors have: whatever ``self.X`` was given is a tensor
+    tensor_uses: set[str] = field(default_factory=set)
 
 
 def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable,
@@ -139,6 +142,8 @@ def scan_method(method: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportT
                 scan.assignments.append((method, me, ast.Attribute(value=node.args[0], attr=attr), node.args[2]))
             elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == me:
                 scan.self_calls.append(node)
+            elif isinstance(func, ast.Attribute) and func.attr in TENSOR_ONLY_METHODS and _self_attribute(func.value, me):
+                scan.tensor_uses.add(func.value.attr)  # type: ignore[attr-defined]
             elif (isinstance(func, ast.Attribute) and func.attr in _FILLING and node.args
                   and _self_attribute(func.value, me)):
                 scan.fills.append((func.value.attr, node.args[-1].value if isinstance(node.args[-1], ast.Starred)  # type: ignore[attr-defined]
@@ -167,7 +172,7 @@ def may_hold_tensor(scans: list[MethodScan], layer_tensors: frozenset[str] = fro
     index answers once every file is known."""
     taint = _Taint(scans)
     taint.attributes |= layer_tensors  # ``self.weight`` of a torch layer subclass: a tensor to build from
-    if _assigns_tensor(taint):
+    if _assigns_tensor(taint) or _used_as_tensor(scans):
         return True, frozenset()
     sources: set[str] = set()
     for scan in scans:
@@ -205,6 +210,13 @@ def _value_callees(node: ast.expr, values: dict[str, list[ast.expr]], imports: I
     elif isinstance(node, ast.UnaryOp):
         children = [node.operand]
     return {c for child in children for c in _value_callees(child, values, imports, me, seen)}
+
+
+def _used_as_tensor(scans: list[MethodScan]) -> bool:
+    """Some ``self.X`` is assigned any value and called a tensor-only method on (``decision.typed_by_use``)."""
+    used = set().union(*(scan.tensor_uses for scan in scans))
+    return bool(used) and any(_self_attribute(target, me) in used for scan in scans
+                              for _method, me, target, _value in scan.assignments)
 
 
 def _assigns_tensor(taint: _Taint) -> bool:

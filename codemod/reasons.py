@@ -52,6 +52,7 @@ CODES: dict[str, ReasonCode] = {
         "E-GRAD-READ": ".grad is read",
         "E-CONSTANT-NAME": "a constant-like name (mask, inv_freq, ..._table, ...)",
         "E-DETERMINISTIC": "built by a deterministic constructor",
+        "E-TENSOR-USE": "a value nnreg cannot type that the class calls a tensor-only method on (.unsqueeze(), .type_as(), ...)",
         "E-RUNNING-STATE": "mutated in place or updated from its own value outside __init__: running state",
         "E-LAYER-ROLE": "used as the weight or bias of a hand-written layer in forward",
         "E-SAYS-TRAINABLE": "a comment or docstring calls it trainable",
@@ -133,6 +134,8 @@ CODES: dict[str, ReasonCode] = {
     "D-CONFLICT": ReasonCode("evidence for both Parameter and buffer", "ambiguous", ("buffer", "parameter")),
     "D-FITTED-OR-RUNTIME": ReasonCode("set by a method forward does not call: fitted state or runtime state",
                                       "ambiguous", ("buffer",)),
+    "D-OFF-BY-DEFAULT": ReasonCode("a tensor only when the caller passes arguments other than the defaults",
+                                   "ambiguous", ("buffer",)),
     "X-REFUTED": ReasonCode("the value at run time is not an unregistered tensor", "unconfirmed"),
 }
 

@@ -69,6 +69,8 @@ class ExprInfo:
     # ``self`` attributes read on every path to the value (None: the same as ``refs``); ``a if c else b``
     # keeps only those both branches read, so a replacement by a fresh value is not "derived from itself"
     anchors: frozenset[str] | None = None
+    # a value nothing else types that the class calls a tensor-only method on: that use, in words
+    typed_by_use: str | None = None
 
     @property
     def every_path_refs(self) -> frozenset[str]:

@@ -43,6 +43,19 @@ NAMED_FUNCTION_OWNERS = frozenset({"torch", "torch.fft"})
 VALUES_AND_INDICES = frozenset({"sort", "topk", "kthvalue", "mode", "median", "nanmedian", "max", "min", "cummax",
                                 "cummin"})
 
+# Methods only a tensor has: not nn.Module, numpy.ndarray, nor a builtin has them (checked against torch and
+# numpy in the tests). ``self.x.unsqueeze(0)`` anywhere in a class says that ``self.x`` holds a tensor
+# whenever that code runs, however it was built; generic verbs a user class may define (``to``, ``cpu``,
+# ``sum``, ``mean``, ``apply``) are left out.
+TENSOR_ONLY_METHODS = frozenset({
+    "unsqueeze", "unsqueeze_", "type_as", "index_select", "masked_fill", "masked_fill_", "masked_select",
+    "masked_scatter", "expand_as", "view_as", "repeat_interleave", "scatter", "scatter_", "scatter_add",
+    "scatter_add_", "scatter_reduce", "index_add", "index_add_", "index_copy", "index_copy_", "index_fill",
+    "index_fill_", "index_put_", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor", "narrow",
+    "permute", "contiguous", "pin_memory", "element_size", "numel", "bmm", "matmul", "mm", "mv", "log_softmax",
+    "to_dense", "to_sparse", "coalesce", "is_floating_point", "bernoulli_", "normal_", "uniform_", "fill_",
+    "zero_", "data_ptr", "untyped_storage", "clamp", "clamp_", "diag_embed"})
+
 
 def torch_layer(bases: Iterable[str | None]) -> str | None:
     """The first torch.nn layer among qualified base names: its subclass holds ``self.weight`` & co."""

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from codemod import torch_returns  # noqa: E402
 from codemod.torch_facts import (FUNCTION_RETURNS, LAYER_INIT_CALLS, METHOD_RETURNS,  # noqa: E402
-                                 VALUES_AND_INDICES, function_returns, method_returns)
+                                 TENSOR_ONLY_METHODS, VALUES_AND_INDICES, function_returns, method_returns)
 
 GENERATOR = Path(__file__).resolve().parent.parent / "scripts" / "generate_torch_returns.py"
 
@@ -111,3 +111,12 @@ def test_values_and_indices_are_tensor_fields(name: str) -> None:
     args = (1, 0) if name in ("topk", "kthvalue") else (0,)
     for result in (getattr(torch, name)(x, *args), getattr(x, name)(*args)):
         assert isinstance(result.values, torch.Tensor) and result.indices.dtype == torch.int64
+
+
+def test_tensor_only_methods_are_on_tensors_alone() -> None:
+    """``self.x.unsqueeze(0)`` types ``self.x`` only if no module, NumPy array or builtin value has that method."""
+    import numpy
+    others = [torch.nn.Module, numpy.ndarray, list, tuple, dict, set, str, bytes, int, float, complex]
+    for name in sorted(TENSOR_ONLY_METHODS):
+        assert callable(getattr(torch.Tensor, name, None)), name
+        assert not [kind.__name__ for kind in others if hasattr(kind, name)], name

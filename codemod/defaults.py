@@ -1,0 +1,55 @@
+"""What a method does when its caller keeps every default argument.
+
+The labelled rounds judge a value by the class built plainly: ``self.w = torch.tensor(w) if w is not
+None else None`` with ``w=None`` holds no tensor in the default build, so registering it is a choice
+for the callers who pass one, not a fix nnreg can sign. These pure functions evaluate the tests that
+decide it from literal defaults only (``None``, booleans, numbers, strings); anything else is unknown.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+Literal = bool | int | float | str | None
+_UNKNOWN = object()
+
+
+def literal_defaults(method: cst.FunctionDef) -> dict[str, Literal]:
+    """The parameters whose default is a literal (``None``, ``True``, a number, a string)."""
+    defaults: dict[str, Literal] = {}
+    for param in [*method.params.posonly_params, *method.params.params, *method.params.kwonly_params]:
+        value = _literal(param.default) if param.default is not None else _UNKNOWN
+        if value is not _UNKNOWN:
+            defaults[param.name.value] = value  # type: ignore[assignment]
+    return defaults
+
+
+def _literal(node: cst.BaseExpression) -> object:
+    if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
+        return {"None": None, "True": True, "False": False}[node.value]
+    if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
+        return node.evaluated_value
+    return _UNKNOWN
+
+
+def under_defaults(test: cst.BaseExpression, defaults: dict[str, Literal]) -> bool | None:
+    """The value of a test when every argument keeps its literal default, or None when the test reads
+    anything else: ``flag``, ``not flag``, ``x is None``, ``x is not None`` and ``and``/``or`` of those."""
+    if isinstance(test, cst.Name):
+        return bool(defaults[test.value]) if test.value in defaults else None
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        inner = under_defaults(test.expression, defaults)
+        return None if inner is None else not inner
+    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name)
+            and test.left.value in defaults and isinstance(test.comparisons[0].comparator, cst.Name)
+            and test.comparisons[0].comparator.value == "None"):
+        operator = test.comparisons[0].operator
+        if isinstance(operator, (cst.Is, cst.IsNot)):
+            is_none = defaults[test.left.value] is None
+            return is_none if isinstance(operator, cst.Is) else not is_none
+    if isinstance(test, cst.BooleanOperation):
+        left, right = under_defaults(test.left, defaults), under_defaults(test.right, defaults)
+        if isinstance(test.operator, cst.And):
+            return False if False in (left, right) else (True if left and right else None)
+        return True if True in (left, right) else (False if left is False and right is False else None)
+    return None
