@@ -278,6 +278,7 @@ def _run(paths: list[Path], root: Path, options: Options, stdin: tuple[Path, byt
         if item.summary is not None:
             index.add(item.summary)
     _expand_star_imports(loaded, index)
+    index.infer_module_bases()
     pending = [item for item in loaded if item.summary is not None and item.sha is not None
                and (not prefilter or needs_stage2(item.summary, index, options))]
     waiting = {id(item) for item in pending}

@@ -24,7 +24,8 @@ from .notebooks import module_name as notebook_module
 from .prefilter import MethodScan, container_attributes, may_hold_tensor, scan_method
 from .returns import ReturnFact, constructors_returned, return_fact
 from .spans import statement_lines
-from .torch_facts import BUFFER_FACTORIES, LAYER_TENSORS, PARAMETER_FACTORIES, is_module_constructor, torch_layer
+from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, MODULE_ONLY_METHODS, PARAMETER_FACTORIES,
+                          is_module_constructor, torch_layer)
 
 KNOWN_MODULE_BASES = (
     "lightning.pytorch.LightningModule",
@@ -38,6 +39,9 @@ KNOWN_MODULE_BASES = (
 _NOT_MODULES = ("torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.parameter.", "torch.nn.init.",
                 "torch.nn.functional.", "torch.nn.utils.")
 DEVICE_MANAGING_METHODS = frozenset({"_apply", "to", "cuda", "__setattr__"})
+# Bases whose kind is known without the tree's word: torch's own (``torch_facts``) and the standard library's.
+_NOT_INFERRED = ("torch.", "abc.", "typing.", "typing_extensions.", "collections.", "enum.", "builtins.",
+                 "dataclasses.", "threading.", "contextlib.")
 
 
 def moves_own_tensors(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -90,6 +94,7 @@ class ClassSummary:
     # the tree functions whose returns decide it (none: it may whatever they return)
     containers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     touches: frozenset[str] = frozenset()  # every ``self.X`` its methods load or assign (a subclass's uses count)
+    calls_module_api: bool = False  # calls a method only nn.Module has on self (``self.register_buffer(...)``)
 
     @property
     def qualified(self) -> str:
@@ -244,7 +249,9 @@ def _summarise_class(node: ast.ClassDef, qualname: str, imports: ImportTable, fu
                         may_hold_tensor=holds, tensor_sources=sources, reads=frozenset(reads),
                         local_bindings=locals_, tree_calls=frozenset(tree_calls), moves_own_tensors=moves,
                         init_calls=reachable_methods(called, "__init__") - {"__init__"},
-                        containers=containers, touches=frozenset(
+                        containers=containers, calls_module_api=any(
+                            call.func.attr in MODULE_ONLY_METHODS for scan in scans for call in scan.self_calls),  # type: ignore[attr-defined]
+                        touches=frozenset(
                             {a for scan in scans for a in scan.reads} | {a for scan in scans for a, _ in scan.fills}
                             | {t.attr for scan in scans for _m, me, t, _v in scan.assignments
                                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == me}))
@@ -321,6 +328,7 @@ class ClassIndex:
         self._search: list[Path] | None = None
         self._is_module: dict[str, bool] = {}
         self._returns: dict[tuple[str, str], str | None] = {}
+        self.inferred_module_bases: frozenset[str] = frozenset()  # see ``infer_module_bases``
 
     def add(self, summary: FileSummary) -> None:
         self._files[summary.module] = summary
@@ -479,14 +487,31 @@ class ClassIndex:
             base = pending.pop()
             found = self.lookup(base)
             file = self._files.get(found.module) if found else None
-            key = f"{base}={file.sha if file else '?'}"
+            key = f"{base}={file.sha if file else '?module' if base in self.inferred_module_bases else '?'}"
             if key not in keys:
                 keys.add(key)
                 pending.extend(b for b in (found.bases if found else ()) if b)
         return sorted(keys)
 
+    def infer_module_bases(self) -> None:
+        """Bases from packages nnreg does not read that are nn.Modules by what the tree does with them: a
+        class of the tree that calls a method only nn.Module has on itself (``self.register_buffer``)
+        and reaches exactly one unread base through its known ancestors proves that base a module.
+        Run once every file of the tree is added; the cache keys name what it found (``dependencies``)."""
+        found: set[str] = set()
+        for summary in list(self._files.values()):
+            for cls in summary.classes.values() if summary is not None else ():
+                if not cls.calls_module_api:
+                    continue
+                unread = {base for c in [cls, *self.ancestors(cls)] for base in c.bases
+                          if base and "." in base and self.lookup(base) is None and not base.startswith(_NOT_INFERRED)}
+                if len(unread) == 1 and not self.is_module_class(cls):
+                    found |= unread
+        self.inferred_module_bases = frozenset(found)
+        self._is_module.clear()
+
     def is_external_module_base(self, qualified: str) -> bool:
-        if qualified in self.module_bases:
+        if qualified in self.module_bases or qualified in self.inferred_module_bases:
             return True
         return qualified.startswith("torch.nn.") and not qualified.startswith(_NOT_MODULES)
 

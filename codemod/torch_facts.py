@@ -55,6 +55,11 @@ TENSOR_ONLY_METHODS = frozenset({
     "permute", "contiguous", "pin_memory", "element_size", "numel", "bmm", "matmul", "mm", "mv", "log_softmax",
     "to_dense", "to_sparse", "coalesce", "is_floating_point", "bernoulli_", "normal_", "uniform_", "fill_",
     "zero_", "data_ptr", "untyped_storage", "clamp", "clamp_", "diag_embed"})
+# Methods only an nn.Module has (checked against torch in the tests): a class that calls one on itself
+# is a module, whatever base it reaches it through (``class Net(BaseModule)`` from a package not read).
+MODULE_ONLY_METHODS = frozenset({"register_buffer", "register_parameter", "add_module", "register_module",
+                                 "named_buffers", "named_modules", "get_submodule", "register_forward_hook",
+                                 "register_forward_pre_hook", "register_full_backward_hook"})
 
 
 def torch_layer(bases: Iterable[str | None]) -> str | None:

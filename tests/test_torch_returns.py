@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 
 from codemod import torch_returns  # noqa: E402
 from codemod.torch_facts import (FUNCTION_RETURNS, LAYER_INIT_CALLS, METHOD_RETURNS,  # noqa: E402
-                                 TENSOR_ONLY_METHODS, VALUES_AND_INDICES, function_returns, method_returns)
+                                 MODULE_ONLY_METHODS, TENSOR_ONLY_METHODS, VALUES_AND_INDICES, function_returns,
+                                 method_returns)
 
 GENERATOR = Path(__file__).resolve().parent.parent / "scripts" / "generate_torch_returns.py"
 
@@ -119,4 +120,14 @@ def test_tensor_only_methods_are_on_tensors_alone() -> None:
     others = [torch.nn.Module, numpy.ndarray, list, tuple, dict, set, str, bytes, int, float, complex]
     for name in sorted(TENSOR_ONLY_METHODS):
         assert callable(getattr(torch.Tensor, name, None)), name
+        assert not [kind.__name__ for kind in others if hasattr(kind, name)], name
+
+
+def test_module_only_methods_are_on_modules_alone() -> None:
+    """A class calling ``self.register_buffer(...)`` proves its unread base a module only if nothing but an
+    nn.Module has that method."""
+    import numpy
+    others = [torch.Tensor, numpy.ndarray, list, tuple, dict, set, str, bytes, int, float, complex]
+    for name in sorted(MODULE_ONLY_METHODS):
+        assert callable(getattr(torch.nn.Module, name, None)), name
         assert not [kind.__name__ for kind in others if hasattr(kind, name)], name
