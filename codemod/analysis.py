@@ -237,6 +237,14 @@ class _MethodScanner(cst.CSTVisitor):
             if index.rank0 == "yes" and not index.is_tensor:
                 self._use(attribute, "number-index", node)
 
+    def _copy_default(self, key: str, value: cst.BaseExpression | None) -> None:
+        """``self.flag = flag`` outside any ``if``: ``self.flag`` keeps the argument's default (or loses it
+        when assigned anything else), so that ``if self.flag:`` is decided like ``if flag:``."""
+        if isinstance(value, cst.Name) and value.value in self.defaults and not self.ifs:
+            self.defaults[key] = self.defaults[value.value]
+        else:
+            self.defaults.pop(key, None)
+
     def _off_by_default(self, statement: cst.CSTNode) -> str | None:
         """Why the method's default call does not assign this value: an enclosing ``if`` whose test is
         false (or, in its ``else``, true) with the default arguments, or ``X if test else None``."""
@@ -413,6 +421,7 @@ class _MethodScanner(cst.CSTVisitor):
                 self.scope.self_numbers.pop(attribute, None)
             if info.kind == "module":
                 self.scope.self_modules.add(attribute)
+            self._copy_default(f"{me}.{attribute}", getattr(statement, "value", None))
             start = self.positions[statement]
             self.facts.assignments.append(Assignment(
                 attribute=attribute, info=info, statement=statement, method=self.name, self_name=me,

@@ -433,7 +433,7 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
             doubts.append(Reason.of("D-RUNTIME-STATE",
                                     f"runtime state: {a.method}() replaces it with a new value (line {a.line})"))
             break
-    if all(a.off_by_default for a in tensors):
+    if all(a.off_by_default for a in tensors) and not any(a.info.lost_parameter or a.info.requires_grad for a in tensors):
         doubts.append(Reason.of("D-OFF-BY-DEFAULT",
                                 f"a tensor only for arguments other than the defaults ({tensors[0].off_by_default}): "
                                 "the class built plainly holds no tensor here"))

@@ -34,22 +34,32 @@ def _literal(node: cst.BaseExpression) -> object:
 
 def under_defaults(test: cst.BaseExpression, defaults: dict[str, Literal]) -> bool | None:
     """The value of a test when every argument keeps its literal default, or None when the test reads
-    anything else: ``flag``, ``not flag``, ``x is None``, ``x is not None`` and ``and``/``or`` of those."""
-    if isinstance(test, cst.Name):
-        return bool(defaults[test.value]) if test.value in defaults else None
+    anything else: ``flag``, ``not flag``, ``x is None``, ``x is not None`` and ``and``/``or`` of those. A key
+    may be an attribute too (``self.flag``), when the method copied an argument into it."""
+    if isinstance(test, (cst.Name, cst.Attribute)):
+        key = _key(test)
+        return bool(defaults[key]) if key in defaults else None
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         inner = under_defaults(test.expression, defaults)
         return None if inner is None else not inner
-    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name)
-            and test.left.value in defaults and isinstance(test.comparisons[0].comparator, cst.Name)
-            and test.comparisons[0].comparator.value == "None"):
+    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and _key(test.left) in defaults
+            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"):
         operator = test.comparisons[0].operator
         if isinstance(operator, (cst.Is, cst.IsNot)):
-            is_none = defaults[test.left.value] is None
+            is_none = defaults[_key(test.left)] is None
             return is_none if isinstance(operator, cst.Is) else not is_none
     if isinstance(test, cst.BooleanOperation):
         left, right = under_defaults(test.left, defaults), under_defaults(test.right, defaults)
         if isinstance(test.operator, cst.And):
             return False if False in (left, right) else (True if left and right else None)
         return True if True in (left, right) else (False if left is False and right is False else None)
+    return None
+
+
+def _key(node: cst.BaseExpression) -> str | None:
+    """``flag`` or ``self.flag``: the names ``under_defaults`` can know."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+        return f"{node.value.value}.{node.attr.value}"
     return None
