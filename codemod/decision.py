@@ -415,6 +415,14 @@ def _registered_elsewhere_only(attribute: str, tensors: list[Assignment], assign
     return bool(registrations) and all(t.excludes(r) for t in tensors for r in registrations)
 
 
+def _off_by_default(tensors: list[Assignment]) -> list[Reason]:
+    """A buffer only the callers who pass non-default arguments get: the class built plainly holds no tensor."""
+    if not all(a.off_by_default for a in tensors):
+        return []
+    return [Reason.of("D-OFF-BY-DEFAULT", f"a tensor only for arguments other than the defaults "
+                                          f"({tensors[0].off_by_default}): the class built plainly holds no tensor here")]
+
+
 def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignment],
             view: _ClassView) -> list[Reason]:
     """Why rewriting would be a guess: the module may not need it, or the value is runtime state."""
@@ -433,10 +441,6 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
             doubts.append(Reason.of("D-RUNTIME-STATE",
                                     f"runtime state: {a.method}() replaces it with a new value (line {a.line})"))
             break
-    if all(a.off_by_default for a in tensors) and not any(a.info.lost_parameter or a.info.requires_grad for a in tensors):
-        doubts.append(Reason.of("D-OFF-BY-DEFAULT",
-                                f"a tensor only for arguments other than the defaults ({tensors[0].off_by_default}): "
-                                "the class built plainly holds no tensor here"))
     filled = _reaching(facts.uses_of(attribute, "mutation", "data-mutation", "data-assignment", "nn-init"), tensors)
     if all(a.info.init == "empty" for a in tensors) and not filled:
         doubts.append(Reason.of("D-UNINITIALISED",
@@ -687,6 +691,8 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
     refusals = _refusals(attribute, effective, tensors, others, view)
     if status_of(reasons, options) == "fixed":  # choose()'s verdict comes first: doubts only add to a sure one
         reasons.extend(_doubts(attribute, assignments, tensors, view))
+        if effective == "buffer":  # a Parameter is its author's trainable tensor, whatever the flag
+            reasons.extend(_off_by_default(tensors))
     reasons.extend(runtime_notes)
     reasons.extend(settle(reasons, code, confidence, action == "parameter" or bool(persistent), refusals, tensors,
                            options, refuted))
