@@ -134,6 +134,22 @@ class ClassFacts:
         return [u for u in self.uses_of(attribute, *kinds) if u.method not in self.init_methods]
 
 
+# What a read may ask of a tensor without its values or device: a registration changes none of these answers.
+SHAPE_ATTRIBUTES = frozenset({"shape", "ndim"})
+SHAPE_METHODS = frozenset({"size", "dim", "numel", "nelement"})
+
+
+def _size_question(call: cst.Call, scope: Scope) -> list[cst.BaseExpression]:
+    """What a call asks only the size of: the argument of ``len(x)`` (the builtin, not a name the file
+    rebinds), the receiver of ``x.size()``/``x.dim()``/``x.numel()``."""
+    func = call.func
+    if isinstance(func, cst.Name) and func.value == "len" and scope.qualified(func) is None and len(call.args) == 1:
+        return [call.args[0].value]
+    if isinstance(func, cst.Attribute) and func.attr.value in SHAPE_METHODS:
+        return [func.value]
+    return []
+
+
 def suppressions_on(lines: list[str], first: int, last: int) -> tuple[Suppression, ...]:
     """The suppression comments on lines ``first..last`` (1-based) of a statement."""
     return tuple(s for number in range(first, last + 1) if number <= len(lines)
@@ -171,6 +187,7 @@ class _MethodScanner(cst.CSTVisitor):
         self.self_calls: set[str] = set()
         self.data_loaders: set[str] = set()
         self._written: set[int] = set()
+        self._shape_only: set[int] = set()  # ``self.X`` nodes whose read only asks for a size (``len(self.X)``)
         self.line: cst.SimpleStatementLine | None = None  # the statement line being visited, at the top level
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
@@ -488,11 +505,14 @@ class _MethodScanner(cst.CSTVisitor):
         owner = self_attribute(node.value, me)
         if owner and node.attr.value == "grad":
             self._use(owner, "grad-read", node)
+        if owner and node.attr.value in SHAPE_ATTRIBUTES:
+            self._shape_only.add(id(node.value))
         attribute = self_attribute(node, me)
         if attribute and id(node) not in self._written:
-            self._use(attribute, "read", node)
+            self._use(attribute, "shape-read" if id(node) in self._shape_only else "read", node)
 
     def visit_Call(self, node: cst.Call) -> None:
+        self._shape_only.update(id(e) for e in _size_question(node, self.scope))
         self._data_loading_callbacks(node)
         self._host_arguments(node)
         self._call_roles(node, self.scope.qualified(node.func))

@@ -429,8 +429,12 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
     facts = view.facts
     doubts: list[Reason] = []
     if not facts.reads_after_init(attribute) and attribute not in view.inherited_reads:
-        doubts.append(Reason.of("D-NEVER-READ",
-                                "never read outside __init__ in this class: registering it changes nothing nnreg can see"))
+        doubts.append(Reason.of("D-NEVER-READ", "never read outside __init__ in this class (its size aside): "
+                                                "registering it changes nothing nnreg can see"))
+    for use in [u for u in facts.uses_of(attribute, "read") if u.method == "get_extra_state"][:1]:
+        doubts.append(Reason.of("D-EXTRA-STATE",
+                                f"saved by the class itself: get_extra_state() reads it (line {use.line}), so "
+                                "state_dict() already carries it and a persistent buffer would carry it twice"))
     ranks = {a.info.rank0 for a in tensors}
     if "maybe" in ranks and None not in ranks:
         doubts.append(Reason.of("D-MAYBE-0D",

@@ -8,6 +8,8 @@ decide it from literal defaults only (``None``, booleans, numbers, strings); any
 
 from __future__ import annotations
 
+import operator
+
 import libcst as cst
 
 Literal = bool | int | float | str | None
@@ -42,18 +44,38 @@ def under_defaults(test: cst.BaseExpression, defaults: dict[str, Literal]) -> bo
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         inner = under_defaults(test.expression, defaults)
         return None if inner is None else not inner
-    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and _key(test.left) in defaults
-            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"):
-        operator = test.comparisons[0].operator
-        if isinstance(operator, (cst.Is, cst.IsNot)):
-            is_none = defaults[_key(test.left)] is None
-            return is_none if isinstance(operator, cst.Is) else not is_none
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and _key(test.left) in defaults:
+        return _compare(defaults[_key(test.left)], test.comparisons[0])
     if isinstance(test, cst.BooleanOperation):
         left, right = under_defaults(test.left, defaults), under_defaults(test.right, defaults)
         if isinstance(test.operator, cst.And):
             return False if False in (left, right) else (True if left and right else None)
         return True if True in (left, right) else (False if left is False and right is False else None)
     return None
+
+
+_ORDER = {cst.Equal: operator.eq, cst.NotEqual: operator.ne, cst.LessThan: operator.lt,
+          cst.LessThanEqual: operator.le, cst.GreaterThan: operator.gt, cst.GreaterThanEqual: operator.ge}
+
+
+def _compare(value: Literal, comparison: cst.ComparisonTarget) -> bool | None:
+    """``value <op> literal`` (``is None``, ``== "mode"``, ``> 1``, ``in ("a", "b")``), or None when the
+    right side is not made of literals or the two cannot be compared."""
+    op, right = comparison.operator, comparison.comparator
+    if isinstance(op, (cst.In, cst.NotIn)):
+        items = [_literal(e.value) for e in right.elements] if isinstance(right, (cst.Tuple, cst.List, cst.Set)) else [_UNKNOWN]
+        if _UNKNOWN in items:
+            return None
+        return (value in items) == isinstance(op, cst.In)
+    other = _literal(right)
+    if other is _UNKNOWN:
+        return None
+    if isinstance(op, (cst.Is, cst.IsNot)):
+        return (other is None and value is None) == isinstance(op, cst.Is) if other is None else None
+    try:
+        return bool(_ORDER[type(op)](value, other)) if type(op) in _ORDER else None
+    except TypeError:
+        return None
 
 
 def _key(node: cst.BaseExpression) -> str | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .imports import ImportTable, dotted_name
 from .returns import tree_callee
 from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, PARAMETER_FACTORIES, TENSOR_ONLY_METHODS,
-                          TENSOR_TYPES,
+                          TENSOR_TYPES, VALUES_AND_INDICES,
                           function_returns, is_module_constructor)
 
 _REGISTERED = PARAMETER_FACTORIES | BUFFER_FACTORIES
@@ -26,6 +26,12 @@ def _torch_getattr(func: ast.expr, imports: ImportTable) -> bool:
     """``getattr(torch, name)``: some torch function, chosen by a value."""
     return (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
             and len(func.args) == 2 and imports.resolve(dotted_name(func.args[0])) in NAMED_FUNCTION_OWNERS)
+
+
+def _values_and_indices(node: ast.expr, imports: ImportTable) -> bool:
+    """``torch.sort(x)`` & co: a named tuple whose fields (``.values``, ``[0]``) are tensors."""
+    return isinstance(node, ast.Call) and (imports.resolve(dotted_name(node.func)) or "").removeprefix(
+        "torch.") in VALUES_AND_INDICES
 
 
 class _Taint:
@@ -55,9 +61,9 @@ class _Taint:
             if chain and chain.startswith(me + "."):
                 head, _, rest = chain[len(me) + 1:].partition(".")
                 return head in self.attributes or (head in self.modules and rest in LAYER_TENSORS)
-            return self.tensor_like(node.value, me, local, imports)
+            return _values_and_indices(node.value, imports) or self.tensor_like(node.value, me, local, imports)
         if isinstance(node, (ast.Subscript, ast.Starred)):
-            return self.tensor_like(node.value, me, local, imports)
+            return _values_and_indices(node.value, imports) or self.tensor_like(node.value, me, local, imports)
         if isinstance(node, ast.BinOp):
             return self.tensor_like(node.left, me, local, imports) or self.tensor_like(node.right, me, local, imports)
         if isinstance(node, ast.UnaryOp):

@@ -66,6 +66,7 @@ CODES: dict[str, ReasonCode] = {
         "E-TENSOR-ELEMENTS": "a plain container of tensors",
         "D-NEVER-READ": "never read outside __init__: registering it changes nothing nnreg can see",
         "D-MAYBE-0D": "may be a 0-d tensor, which works next to tensors on any device",
+        "D-EXTRA-STATE": "the class saves it itself through get_extra_state()",
         "D-RUNTIME-STATE": "a method replaces it with a new value: runtime state",
         "D-UNINITIALISED": "uninitialised memory that nothing fills: a placeholder",
         "D-BY-NAME": "listed by name in code that may save or move it already",

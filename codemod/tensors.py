@@ -584,7 +584,19 @@ def _classify_attribute(node: cst.Attribute, scope: Scope) -> ExprInfo:
 
 def _named_tuple_field(node: cst.Attribute, scope: Scope) -> ExprInfo | None:
     """``torch.sort(x).values``, ``x.topk(k).indices``: a field of the named tuple these return is a tensor."""
-    call, field_name = node.value, node.attr.value
+    return values_or_indices(node.value, node.attr.value, scope)
+
+
+def _tuple_item(node: cst.Subscript, scope: Scope) -> ExprInfo | None:
+    """``x.sort(dim=0)[0]``, ``torch.max(x, 1)[1]``: items 0 and 1 of that named tuple are its fields."""
+    index = node.slice[0].slice if len(node.slice) == 1 else None
+    if not (isinstance(index, cst.Index) and isinstance(index.value, cst.Integer) and index.value.value in ("0", "1")):
+        return None
+    return values_or_indices(node.value, ("values", "indices")[int(index.value.value)], scope)
+
+
+def values_or_indices(call: cst.BaseExpression, field_name: str, scope: Scope) -> ExprInfo | None:
+    """A field of the ``(values, indices)`` named tuple of ``sort``/``topk``/``max(dim)`` & co, or None."""
     if field_name not in ("values", "indices") or not isinstance(call, cst.Call):
         return None
     qualified = scope.qualified(call.func) or ""
@@ -632,6 +644,9 @@ def classify(node: cst.BaseExpression, scope: Scope) -> ExprInfo:
     if isinstance(node, cst.Attribute):
         return _classify_attribute(node, scope)
     if isinstance(node, cst.Subscript):  # a view, not the same object, and of another shape
+        field = _tuple_item(node, scope)
+        if field is not None:
+            return field
         receiver = classify(node.value, scope)
         element = len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) and _is_int(
             node.slice[0].slice.value)

@@ -36,7 +36,7 @@ net.py:9:9: NR002 Net.unused should be a buffer (persistent=False) (ambiguous: n
   |         ^^^^^^^^^^^ NR002
   |
   = help: register it: `self.register_buffer("unused", ..., persistent=False)`
-  = note: never read outside __init__ in this class: registering it changes nothing nnreg can see
+  = note: never read outside __init__ in this class (its size aside): registering it changes nothing nnreg can see
 '''
 
 
@@ -83,7 +83,7 @@ net.py:9:9: {RED}{BOLD}NR002{RESET} Net.unused should be a buffer (persistent=Fa
   |         {RED}^^^^^^^^^^^{RESET} NR002
   |
   = help: register it: `self.register_buffer("unused", ..., persistent=False)`
-  = note: never read outside __init__ in this class: registering it changes nothing nnreg can see
+  = note: never read outside __init__ in this class (its size aside): registering it changes nothing nnreg can see
 '''
 
 
