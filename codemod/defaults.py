@@ -8,8 +8,6 @@ decide it from literal defaults only (``None``, booleans, numbers, strings); any
 
 from __future__ import annotations
 
-import operator
-
 import libcst as cst
 
 Literal = bool | int | float | str | None
@@ -54,28 +52,14 @@ def under_defaults(test: cst.BaseExpression, defaults: dict[str, Literal]) -> bo
     return None
 
 
-_ORDER = {cst.Equal: operator.eq, cst.NotEqual: operator.ne, cst.LessThan: operator.lt,
-          cst.LessThanEqual: operator.le, cst.GreaterThan: operator.gt, cst.GreaterThanEqual: operator.ge}
-
-
 def _compare(value: Literal, comparison: cst.ComparisonTarget) -> bool | None:
-    """``value <op> literal`` (``is None``, ``== "mode"``, ``> 1``, ``in ("a", "b")``), or None when the
-    right side is not made of literals or the two cannot be compared."""
+    """``value is None`` / ``value is not None``; None for any other comparison. Comparisons with other
+    literals (``r > 0``, ``mode == "sum"``) are left undecided on purpose: the blind rounds label a
+    feature switched on by such an argument (``r > 0`` for a LoRA rank) by what it does when on."""
     op, right = comparison.operator, comparison.comparator
-    if isinstance(op, (cst.In, cst.NotIn)):
-        items = [_literal(e.value) for e in right.elements] if isinstance(right, (cst.Tuple, cst.List, cst.Set)) else [_UNKNOWN]
-        if _UNKNOWN in items:
-            return None
-        return (value in items) == isinstance(op, cst.In)
-    other = _literal(right)
-    if other is _UNKNOWN:
-        return None
-    if isinstance(op, (cst.Is, cst.IsNot)):
-        return (other is None and value is None) == isinstance(op, cst.Is) if other is None else None
-    try:
-        return bool(_ORDER[type(op)](value, other)) if type(op) in _ORDER else None
-    except TypeError:
-        return None
+    if isinstance(op, (cst.Is, cst.IsNot)) and isinstance(right, cst.Name) and right.value == "None":
+        return (value is None) == isinstance(op, cst.Is)
+    return None
 
 
 def _key(node: cst.BaseExpression) -> str | None:
