@@ -132,8 +132,8 @@ FOLDED = '''net.py:9:9: NR002 Net.unused_constant should be
       `self.register_buffer("unused_constant",
       ..., persistent=False)`
   = note: never read outside __init__ in this
-      class: registering it changes nothing
-      nnreg can see
+      class (its size aside): registering it
+      changes nothing nnreg can see
 '''
 
 
