@@ -42,6 +42,8 @@ DEFAULT_DEVICE_FACTORIES = frozenset(f"torch.{name}" for name in (
     "logspace", "eye"))
 # Methods that describe, compare or hash the module rather than compute with its tensors.
 METADATA_METHODS = frozenset({"__repr__", "__str__", "extra_repr", "__format__", "__eq__", "__ne__", "__hash__"})
+# ... and ``reset_parameters``, the torch convention for re-initialising: reads there build, not use
+NOT_USING_METHODS = METADATA_METHODS | {"reset_parameters"}
 # Words by which authors say a tensor is meant to be trained (comments and docstrings).
 _TRAINABLE_WORDS = re.compile(r"\b(trainable|learnable|learned|learnt|to be learned|learn(?:ing)? (?:the )?weights?)\b",
                               re.IGNORECASE)
@@ -123,12 +125,15 @@ class ClassFacts:
     def uses_of(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses if u.attribute == attribute and u.kind in kinds]
 
+    @property
+    def not_using_methods(self) -> frozenset[str]:
+        """Methods whose reads do not use the module after construction: ``__init__`` and the helpers
+        only it calls, ``reset_parameters`` and the methods that only describe, compare or hash."""
+        return (self.init_methods - self.later_methods) | NOT_USING_METHODS
+
     def reads_after_init(self, attribute: str) -> list[Use]:
-        """Reads of ``self.X`` in methods that run after construction: not in ``__init__``, nor in a
-        helper only it calls, ``reset_parameters`` (the torch convention for re-initialising) or the
-        methods that only describe, compare or hash."""
-        construction_only = (self.init_methods - self.later_methods) | METADATA_METHODS | {"reset_parameters"}
-        return [u for u in self.uses_of(attribute, "read") if u.method not in construction_only]
+        """Reads of ``self.X`` in methods that run after construction (``not_using_methods``)."""
+        return [u for u in self.uses_of(attribute, "read") if u.method not in self.not_using_methods]
 
     def after_init(self, attribute: str, *kinds: str) -> list[Use]:
         return [u for u in self.uses_of(attribute, *kinds) if u.method not in self.init_methods]
@@ -808,7 +813,7 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
         data_loaders |= scanner.data_loaders
     facts.init_methods = reachable_methods(calls, "__init__", *construction_hooks(ancestors, facts.layer_base))
-    entry_points = calls.keys() - facts.init_methods - METADATA_METHODS - {"reset_parameters"}
+    entry_points = calls.keys() - facts.init_methods - NOT_USING_METHODS
     facts.later_methods = reachable_methods(calls, *entry_points)
     facts.forward_methods = reachable_methods(calls, "forward")
     facts.data_loading_methods = reachable_methods(calls, *(data_loaders & calls.keys()))

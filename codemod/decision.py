@@ -525,6 +525,13 @@ def silenced_by(assignments: list[Assignment], code: str) -> list[int]:
     return sorted({s.line for a in assignments for s in a.suppressions if s.silences(code)})
 
 
+def concluded(finding: Finding, assignments: list[Assignment], options: Options) -> Finding:
+    """The finding with its status settled by the options, and the comment lines that suppress it."""
+    finding.conclude(options)
+    finding.suppressed_by = silenced_by(assignments, finding.code) if finding.status == "suppressed" else []
+    return finding
+
+
 def settle(reasons: list[Reason], code: str, confidence: float, changes_state_dict: bool, refusals: list[Reason],
             assignments: list[Assignment], options: Options, refuted: Reason | None = None) -> list[Reason]:
     """The last word on a finding, first match wins: suppressed by a comment on its line, refused as
@@ -571,9 +578,7 @@ def _lost_outside_init(attribute: str, assignments: list[Assignment], view: _Cla
     finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                       attribute=attribute, code="NR001", action="parameter", persistent=None, confidence=confidence,
                       status="fixed", reasons=reasons, edits=edits, score=score)
-    finding.conclude(options)
-    finding.suppressed_by = silenced_by(late, "NR001") if finding.status == "suppressed" else []
-    return finding
+    return concluded(finding, late, options)
 
 
 def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView, options: Options,
@@ -635,9 +640,7 @@ def _late_state(attribute: str, assignments: list[Assignment], view: _ClassView,
     finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                       attribute=attribute, code="NR002", action="buffer", persistent=persistent,
                       confidence=confidence, status="fixed", reasons=reasons, edits=edits, score=score)
-    finding.conclude(options)
-    finding.suppressed_by = silenced_by(late, "NR002") if finding.status == "suppressed" else []
-    return finding
+    return concluded(finding, late, options)
 
 
 def _runtime_evidence(evidence: Evidence, attribute: str,
@@ -719,6 +722,4 @@ def _decide_attribute(attribute: str, assignments: list[Assignment], tensors: li
                       attribute=attribute, code=code, action=action, persistent=persistent,  # type: ignore[arg-type]
                       confidence=confidence, status="fixed", reasons=reasons, edits=edits, score=score,
                       runtime=runtime_view)
-    finding.conclude(options)
-    finding.suppressed_by = silenced_by(tensors, code) if finding.status == "suppressed" else []
-    return finding
+    return concluded(finding, tensors, options)

@@ -92,6 +92,19 @@ def test_warn_unused_suppressions(tmp_path: Path) -> None:
     assert clean.returncode == 0 and clean.stdout == b"", clean.stdout.decode()
 
 
+def test_a_comment_that_suppresses_a_container_finding_is_used(tmp_path: Path) -> None:
+    """NR101/NR102 findings record the comments that suppress them, as NR001/NR002 findings do."""
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.layers = [nn.Linear(2, 2), nn.Linear(2, 2)]  # nnreg: ignore[NR101]\n\n"
+        "    def forward(self, x):\n        for layer in self.layers:\n            x = layer(x)\n        return x\n")
+    result = nnreg("check", "--no-cache", "--format", "json", "--warn-unused-suppressions", "net.py", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    assert [f["status"] for f in report["findings"]] == ["suppressed"]
+    assert report["findings"][0]["suppressed_by"] == [7]
+    assert report["unused_suppressions"] == []
+
+
 LONG = NET.replace("self.mask = torch.ones(3)", "self.mask = torch.ones(3)  # forty more characters of comment here")
 WRAPPED = NET.replace("self.mask = torch.ones(3)", 'self.register_buffer(\n            "mask", torch.ones(3), persistent=False\n'
                       "        )  # forty more characters of comment here")

@@ -128,7 +128,7 @@ def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members
             entry: dict[str, Any] | None = None) -> Finding | None:
     """One container's finding: its family from the elements, then refusals, doubts and warnings;
     None when torch would hold nothing of it or it is registered elsewhere."""
-    from ..decision import settle
+    from ..decision import concluded, settle
     from ..findings import Edit, Finding
 
     init = facts.init_methods
@@ -161,8 +161,7 @@ def _decide(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members
                       attribute=attribute, code=code, action=kind if family != "tensor" else "skip",  # type: ignore[arg-type]
                       persistent=None, confidence=CONFIDENCE, status="fixed", reasons=reasons, edits=edits,
                       score=CONFIDENCE, container=kind if family != "tensor" else None)
-    finding.conclude(options)
-    return finding
+    return concluded(finding, mine, options)
 
 
 def _refusals(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, members: frozenset[str],
@@ -228,7 +227,6 @@ def _refusals(found: ContainerFacts, facts: ClassFacts, index: ClassIndex, membe
 def _doubts(found: ContainerFacts, facts: ClassFacts, family: str, elements: list[Element]) -> list[Reason]:
     """Why rewriting would be a guess: the elements may be trained apart on purpose, the class may register
     them already under names made at run time, or nothing uses the container."""
-    from ..analysis import METADATA_METHODS
     from ..reasons import Reason
 
     if family == "tensor":
@@ -241,7 +239,7 @@ def _doubts(found: ContainerFacts, facts: ClassFacts, family: str, elements: lis
         doubts.append(Reason.of("D-COMPUTED-NAME", "the class registers things under names computed at run time "
                                                    "(setattr, register_parameter): they may be what it holds"))
     later = [f for f in found.fills if f.method not in facts.init_methods]
-    if not [u for u in found.uses if u.method not in facts.init_methods | METADATA_METHODS] and not later:
+    if not [u for u in found.uses if u.method not in facts.not_using_methods] and not later:
         doubts.append(Reason.of("D-NEVER-READ", "never used outside __init__: registering only adds state "
                                                 "nothing reads"))
     return doubts
@@ -260,7 +258,7 @@ def _built_once(found: ContainerFacts, facts: ClassFacts, statements: dict[int, 
     """Constant tensors put in a plain container once, behind ``if self.X is None``, outside ``__init__``
     (a cache of initial states built on the first call): reported with the hand fix, as in ``__init__``
     (declare buffers holding None, fill them there). A container rebuilt on every call is per-call state."""
-    from ..decision import settle
+    from ..decision import concluded, settle
     from ..findings import Finding
     from ..reasons import Reason
 
@@ -281,8 +279,7 @@ def _built_once(found: ContainerFacts, facts: ClassFacts, statements: dict[int, 
     finding = Finding(path=path, line=first.line, column=first.column, class_name=facts.summary.qualname,
                       attribute=found.attribute, code="NR102", action="skip", persistent=None, confidence=CONFIDENCE,
                       status="fixed", reasons=reasons, score=CONFIDENCE)
-    finding.conclude(options)
-    return finding
+    return concluded(finding, mine, options)
 
 
 def _texts(elements: list[Element]) -> str:
