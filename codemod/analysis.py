@@ -193,6 +193,7 @@ class _MethodScanner(cst.CSTVisitor):
         self.data_loaders: set[str] = set()
         self._written: set[int] = set()
         self._shape_only: set[int] = set()  # ``self.X`` nodes whose read only asks for a size (``len(self.X)``)
+        self.returned_unless_unset: frozenset[str] = frozenset()  # ``if self.X is not None: return`` ran before
         self.line: cst.SimpleStatementLine | None = None  # the statement line being visited, at the top level
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
@@ -396,6 +397,8 @@ class _MethodScanner(cst.CSTVisitor):
 
     def leave_If(self, original_node: cst.If) -> None:
         frame = self.ifs.pop()
+        if not self.ifs and not self.loops and _returns_at_once(original_node):
+            self.returned_unless_unset |= _set_tested(original_node.test, self.scope.self_name)
         other = frame.body if frame.body is not None else frame.before
         if frame.body is None:  # no ``else``: the path that skipped the body passed the test as false
             other = {**other, **{name: narrowed_info(name, replace(self.scope, locals=frame.before))
@@ -405,6 +408,11 @@ class _MethodScanner(cst.CSTVisitor):
             paths = [branch.get(name) or argument_info(name, self.scope) for branch in (other, current)]
             known = [info for info in paths if info is not None]
             current[name] = merge_branches(*known) if len(known) == 2 else known[0]
+
+    def _built_once(self, attribute: str) -> bool:
+        """Assigned only while some cache of the class is unset: inside ``if self.Y is None [or ...]:`` (X and Y
+        are built together, so X once too), or after ``if self.Y is not None [and ...]: return``."""
+        return bool(self.returned_unless_unset) or any(f.none_tested for f in self.ifs if f.body is None)
 
     def _bind_local(self, name: str, info: ExprInfo) -> None:
         """A local bound inside a loop or ``try`` may keep its earlier value: merge the two."""
@@ -451,7 +459,7 @@ class _MethodScanner(cst.CSTVisitor):
                 before_super=not self.super_seen, in_no_grad=bool(self.no_grad),
                 suppressions=suppressions_on(self.lines, start.start.line, start.end.line), branch=self._branch(),
                 says_trainable=self._says_trainable(start.start.line, start.end.line),
-                built_once=any(attribute in f.none_tested for f in self.ifs if f.body is None),
+                built_once=self._built_once(attribute),
                 off_by_default=self._off_by_default(statement),
                 updates_itself=info.kind in ("tensor", "possible") and attribute in heads(info.every_path_refs)
                 and _computed_update(getattr(statement, "value", None), me, attribute)))
@@ -726,6 +734,25 @@ def _none_tested(test: cst.BaseExpression, me: str) -> frozenset[str]:
         attribute = self_attribute(test.left, me)
         return frozenset({attribute}) if attribute else frozenset()
     return frozenset()
+
+
+def _set_tested(test: cst.BaseExpression, me: str) -> frozenset[str]:
+    """Attributes an ``if`` test requires to be set in its body: ``self.X is not None`` or ``hasattr(self,
+    "X")``, also as one side of ``and`` (``if self.X is not None and n <= len(self.X):``)."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _set_tested(test.left, me) | _set_tested(test.right, me)
+    negated = cst.UnaryOperation(operator=cst.Not(), expression=test)
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.comparisons[0].operator,
+                                                                                     cst.IsNot):
+        negated = test.with_changes(comparisons=[test.comparisons[0].with_changes(operator=cst.Is())])
+    return _none_tested(negated, me)
+
+
+def _returns_at_once(node: cst.If) -> bool:
+    """``if ...: return`` with no ``else``: what follows runs only when the test is false."""
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+    return (node.orelse is None and len(body) == 1 and isinstance(body[0], cst.SimpleStatementLine)
+            and len(body[0].body) == 1 and isinstance(body[0].body[0], cst.Return))
 
 
 def _viewed_attribute(node: cst.BaseExpression, me: str) -> str | None:

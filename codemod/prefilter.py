@@ -53,6 +53,8 @@ class _Taint:
                 return function_returns(qualified) in _MAY_BE_TENSOR or qualified in _REGISTERED
             if _torch_getattr(node.func, imports):  # ``getattr(torch, window)(n)``: the classifier decides
                 return True
+            if isinstance(node.func, ast.Attribute) and node.func.attr in TENSOR_ONLY_METHODS:
+                return True  # ``mask.unsqueeze(1)``: works on a tensor only (``tensors._typed_by_method``)
             return isinstance(node.func, ast.Attribute) and self.tensor_like(node.func.value, me, local, imports)
         if isinstance(node, ast.Name):
             return node.id in local

@@ -14,10 +14,10 @@ from typing import Literal
 import libcst as cst
 
 from .imports import ImportTable
-from .torch_facts import (ALWAYS_0D, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING,
+from .torch_facts import (ALWAYS_0D, BROADCASTING, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING,
                           FULL_REDUCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, MATRIX_REDUCTIONS,
                           NAMED_FUNCTION_OWNERS, NOT_TENSORS, NUMPY_ARRAYS, PARAMETER_FACTORIES, RANDOM,
-                          TENSOR_SUBMODULES, TENSOR_TYPES, VALUES_AND_INDICES, VARIABLE, function_gives,
+                          TENSOR_ONLY_METHODS, TENSOR_SUBMODULES, TENSOR_TYPES, VALUES_AND_INDICES, VARIABLE, function_gives,
                           is_module_constructor, method_gives)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
@@ -367,7 +367,13 @@ def _result_rank0(short: str, call: cst.Call, args: _Arguments, info: ExprInfo) 
         return "yes"
     if short in ELEMENTWISE and args.only:
         return args.only.rank0
+    if short in BROADCASTING and args.positional and all(arg.keyword is None or arg.keyword.value in _OPTIONS
+                                                           for arg in call.args):
+        return "yes" if all(operand.rank0 == "yes" for _, operand in args.positional) else info.rank0
     return info.rank0
+
+
+_OPTIONS = frozenset({"dtype", "device", "requires_grad"})  # keywords that do not change a result's shape
 
 
 def _sizes_only(call: cst.Call, args: _Arguments, scope: Scope) -> bool:
@@ -469,6 +475,8 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
         return replace(POSSIBLE, refs=receiver.refs)  # a chain of conversions: left to a person
     if method == "item":
         return replace(NUMBER, refs=receiver.refs)
+    if receiver.kind == "possible":
+        receiver = _typed_by_method(method, call, receiver)
     if not receiver.is_tensor:
         arguments = _refs_of_args(call, scope)
         return replace(POSSIBLE, refs=receiver.refs | arguments, anchors=receiver.every_path_refs | arguments)
@@ -504,6 +512,16 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     if method in ("argsort", "argmax", "argmin", "nonzero"):
         return replace(info, dtype="int")
     return info
+
+
+def _typed_by_method(method: str, call: cst.Call, receiver: ExprInfo) -> ExprInfo:
+    """``mask.unsqueeze(1)`` on a value nothing types: only a tensor has that method
+    (``torch_facts.TENSOR_ONLY_METHODS``), so the call works only on a tensor, and returns one."""
+    if method not in TENSOR_ONLY_METHODS or method_gives(method, bool(call.args)) != "tensor":
+        return receiver
+    words = f"a tensor by its use: .{method}() works on tensors only"
+    return replace(receiver, kind="tensor", source=f"a value used as a tensor (.{method}())", typed_by_use=words,
+                   alias_of=None)
 
 
 # Conversions that return the tensor itself when it already has that dtype: "float" is the default floating

@@ -145,6 +145,10 @@ FULL_REDUCTIONS = frozenset({"sum", "prod", "mean", "amax", "amin", "norm", "std
 # Reductions of a square matrix: 0-d for one matrix, one number per matrix for a batch; ``trace``
 # takes only a 2-d matrix, so it is always 0-d.
 MATRIX_REDUCTIONS = frozenset({"det", "logdet", "linalg.det"})
+# Elementwise functions of several operands: the result has their broadcast shape, 0-d when every operand
+# is 0-d or a Python number (checked against torch in tests/test_torch_returns.py).
+BROADCASTING = frozenset({"complex", "polar", "atan2", "hypot", "pow", "mul", "add", "sub", "div", "true_divide",
+                          "maximum", "minimum", "fmod", "remainder", "where", "lerp"})
 ALWAYS_0D = frozenset({"trace", "scalar_tensor"})
 # NumPy functions that build arrays from numbers (``np.arange(0, 1, 0.1)`` is not a number).
 NUMPY_ARRAYS = frozenset({"arange", "linspace", "logspace", "geomspace", "zeros", "ones", "full", "empty", "eye",

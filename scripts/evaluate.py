@@ -11,6 +11,8 @@ sha256 checked by pip (into ``.corpora/``, ignored by git; nothing third-party i
 - precision: rewritten candidates labelled PARAM/BUFFER_* over all rewritten candidates;
 - recall: rewritten positives over all positives ("reported" recall also counts positives that
   nnreg reports as ambiguous/unsafe/unconfirmed without rewriting them);
+- strict precision and recall: the same, counting a rewrite right only when it makes the kind the
+  label names (a Parameter for PARAM, a buffer for BUFFER_*), the measure issue 10's targets use;
 - kind agreement: among rewritten positives, Parameter vs buffer as labelled;
 - persistent agreement: among rewritten buffers labelled as buffers, ``persistent`` as labelled;
 - rewrites outside the manifest: ``fixed`` findings in these distributions that nobody labelled.
@@ -142,6 +144,17 @@ class Report:
         return reported / self.positives if self.positives else 1.0
 
     @property
+    def strictly_right(self) -> list[Outcome]:
+        """Rewrites that register the kind the label names."""
+        return [o for o in self.true_positives if o.finding["action"] == o.candidate.kind]
+
+    def strict_precision(self) -> tuple[int, int]:
+        return len(self.strictly_right), len(self.true_positives) + len(self.false_positives)
+
+    def strict_recall(self) -> tuple[int, int]:
+        return len(self.strictly_right), self.positives
+
+    @property
     def kind_disagreements(self) -> list[Outcome]:
         return [o for o in self.true_positives if o.finding["action"] != o.candidate.kind]
 
@@ -249,6 +262,8 @@ def format_report(report: Report) -> str:
         f"({', '.join(f'{k} {labels[k]}' for k in sorted(labels))})",
         f"precision of rewrites: {_ratio(tp, tp + fp)}",
         f"recall of rewrites: {_ratio(tp, report.positives)}",
+        f"strict precision (the kind as labelled): {_ratio(*report.strict_precision())}",
+        f"strict recall (the kind as labelled): {_ratio(*report.strict_recall())}",
         f"reported recall (rewritten or reported): {report.reported_recall:.3f}",
         f"Parameter/buffer agreement: {_ratio(*report.kind_agreement())}",
         f"persistent agreement: {_ratio(*report.persistent_agreement())}",

@@ -143,6 +143,7 @@ def test_score_counts_rewrites_against_labels() -> None:
     assert report.recall == pytest.approx(3 / 5)
     assert report.reported_recall == pytest.approx(4 / 5)
     assert report.kind_agreement() == (2, 3)
+    assert report.strict_precision() == (2, 4) and report.strict_recall() == (2, 5)
     assert report.persistent_agreement() == (1, 2)
     assert [o.candidate.attribute for o in report.false_positives] == ["scale"]
     assert [o.candidate.attribute for o in report.misses] == ["table", "grid"]
@@ -150,6 +151,7 @@ def test_score_counts_rewrites_against_labels() -> None:
     text = evaluate.format_report(report)
     assert "precision of rewrites: 0.750 (3/4)" in text
     assert "recall of rewrites: 0.600 (3/5)" in text
+    assert "strict precision (the kind as labelled): 0.500 (2/4)" in text
     assert "Net.grid [BUFFER_NONPERSISTENT] -> no finding" in text
 
 

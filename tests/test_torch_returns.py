@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from codemod import torch_returns  # noqa: E402
-from codemod.torch_facts import (FUNCTION_RETURNS, LAYER_INIT_CALLS, METHOD_RETURNS,  # noqa: E402
+from codemod.torch_facts import (BROADCASTING, FUNCTION_RETURNS, LAYER_INIT_CALLS, METHOD_RETURNS,  # noqa: E402
                                  MODULE_ONLY_METHODS, TENSOR_ONLY_METHODS, VALUES_AND_INDICES, function_returns,
                                  method_returns)
 
@@ -131,3 +131,18 @@ def test_module_only_methods_are_on_modules_alone() -> None:
     for name in sorted(MODULE_ONLY_METHODS):
         assert callable(getattr(torch.nn.Module, name, None)), name
         assert not [kind.__name__ for kind in others if hasattr(kind, name)], name
+
+
+@pytest.mark.parametrize("name", sorted(BROADCASTING))
+def test_broadcasting_functions_are_0d_only_when_every_operand_is(name: str) -> None:
+    """``torch.complex(torch.tensor(0.), torch.tensor(1.))`` is 0-d (a 0-d CPU tensor works on any device);
+    one operand with a dimension gives the result that dimension."""
+    fn = getattr(torch, name)
+    def operands(first: torch.Tensor) -> tuple:
+        if name == "where":
+            return (torch.tensor(True), first, torch.tensor(0.5))
+        if name == "lerp":
+            return (first, torch.tensor(1.0), torch.tensor(0.5))
+        return (first, torch.tensor(0.5))
+    assert fn(*operands(torch.tensor(2.0))).dim() == 0
+    assert fn(*operands(torch.full((3,), 2.0))).shape == (3,)
