@@ -17,7 +17,7 @@ from functools import cached_property
 
 from .astnodes import own_nodes, own_statements
 from .imports import ImportTable, dotted_name
-from .torch_facts import TENSOR_TYPES, function_gives, method_gives
+from .torch_facts import TENSOR_ONLY_METHODS, TENSOR_TYPES, function_gives, method_gives
 
 _NOT_TREE = ("torch.", "numpy.", "math.", "builtins.", "typing.", "functools.", "itertools.", "collections.")
 
@@ -129,9 +129,21 @@ class _Body:
         if callee is not None:
             needs.add(callee)
             return True
-        if isinstance(call.func, ast.Attribute) and self.tensor(call.func.value, needs):
+        if isinstance(call.func, ast.Name) and call.func.id in self.nested:
+            fact = return_fact(self.nested[call.func.id], self.imports, self.me)
+            needs.update(fact.needs if fact else ())
+            return fact is not None
+        if isinstance(call.func, ast.Attribute) and (call.func.attr in TENSOR_ONLY_METHODS
+                                                     or self.tensor(call.func.value, needs)):
             return method_gives(call.func.attr, bool(call.args or call.keywords)) == "tensor"
         return False
+
+    @cached_property
+    def nested(self) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+        """Functions defined in this one's body (``def _gaussian(n, sigma): ...`` inside a window
+        builder): a call of one returns what its own returns give."""
+        return {node.name: node for node in self.function.body
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.decorator_list}
 
 
 def _is_tensor_annotation(annotation: ast.expr, imports: ImportTable) -> bool:
