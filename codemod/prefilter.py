@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .imports import ImportTable, dotted_name
 from .returns import tree_callee
-from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, PARAMETER_FACTORIES, TENSOR_ONLY_METHODS,
+from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES, PARAMETER_FACTORIES, TENSOR_ONLY_METHODS,
                           TENSOR_TYPES, VALUES_AND_INDICES,
                           function_returns, is_module_constructor)
 
@@ -26,6 +26,12 @@ def _torch_getattr(func: ast.expr, imports: ImportTable) -> bool:
     """``getattr(torch, name)``: some torch function, chosen by a value."""
     return (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
             and len(func.args) == 2 and imports.resolve(dotted_name(func.args[0])) in NAMED_FUNCTION_OWNERS)
+
+
+def _to_non_floating(call: ast.Call, imports: ImportTable) -> bool:
+    """``x.to(torch.bool)``: a tensor only (``torch_facts.NON_FLOATING_DTYPES``)."""
+    values = [*call.args, *(k.value for k in call.keywords if k.arg == "dtype")]
+    return any(imports.resolve(dotted_name(v)) in NON_FLOATING_DTYPES for v in values)
 
 
 def _values_and_indices(node: ast.expr, imports: ImportTable) -> bool:
@@ -53,7 +59,8 @@ class _Taint:
                 return function_returns(qualified) in _MAY_BE_TENSOR or qualified in _REGISTERED
             if _torch_getattr(node.func, imports):  # ``getattr(torch, window)(n)``: the classifier decides
                 return True
-            if isinstance(node.func, ast.Attribute) and node.func.attr in TENSOR_ONLY_METHODS:
+            if isinstance(node.func, ast.Attribute) and (node.func.attr in TENSOR_ONLY_METHODS or (
+                    node.func.attr == "to" and _to_non_floating(node, imports))):
                 return True  # ``mask.unsqueeze(1)``: works on a tensor only (``tensors._typed_by_method``)
             return isinstance(node.func, ast.Attribute) and self.tensor_like(node.func.value, me, local, imports)
         if isinstance(node, ast.Name):

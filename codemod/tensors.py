@@ -16,7 +16,7 @@ import libcst as cst
 from .imports import ImportTable
 from .torch_facts import (ALWAYS_0D, BROADCASTING, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING,
                           FULL_REDUCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, MATRIX_REDUCTIONS,
-                          NAMED_FUNCTION_OWNERS, NOT_TENSORS, NUMPY_ARRAYS, PARAMETER_FACTORIES, RANDOM,
+                          NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES, NOT_TENSORS, NUMPY_ARRAYS, PARAMETER_FACTORIES, RANDOM,
                           TENSOR_ONLY_METHODS, TENSOR_SUBMODULES, TENSOR_TYPES, VALUES_AND_INDICES, VARIABLE, function_gives,
                           is_module_constructor, method_gives)
 
@@ -476,7 +476,7 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     if method == "item":
         return replace(NUMBER, refs=receiver.refs)
     if receiver.kind == "possible":
-        receiver = _typed_by_method(method, call, receiver)
+        receiver = _typed_by_method(method, call, receiver, scope)
     if not receiver.is_tensor:
         arguments = _refs_of_args(call, scope)
         return replace(POSSIBLE, refs=receiver.refs | arguments, anchors=receiver.every_path_refs | arguments)
@@ -514,9 +514,18 @@ def _method_call(call: cst.Call, scope: Scope) -> ExprInfo:
     return info
 
 
-def _typed_by_method(method: str, call: cst.Call, receiver: ExprInfo) -> ExprInfo:
+def _to_non_floating(call: cst.Call, scope: Scope) -> bool:
+    """``x.to(torch.bool)``, ``x.to(dtype=torch.long)``: nn.Module.to() refuses these dtypes."""
+    return any((arg.keyword is None or arg.keyword.value == "dtype") and scope.qualified(arg.value) in NON_FLOATING_DTYPES
+               for arg in call.args)
+
+
+def _typed_by_method(method: str, call: cst.Call, receiver: ExprInfo, scope: Scope) -> ExprInfo:
     """``mask.unsqueeze(1)`` on a value nothing types: only a tensor has that method
     (``torch_facts.TENSOR_ONLY_METHODS``), so the call works only on a tensor, and returns one."""
+    if method == "to" and _to_non_floating(call, scope):
+        return replace(receiver, kind="tensor", source="a value used as a tensor (.to(dtype))", alias_of=None,
+                       typed_by_use="a tensor by its use: .to() a non-floating dtype works on tensors only")
     if method not in TENSOR_ONLY_METHODS or method_gives(method, bool(call.args)) != "tensor":
         return receiver
     words = f"a tensor by its use: .{method}() works on tensors only"

@@ -54,7 +54,11 @@ TENSOR_ONLY_METHODS = frozenset({
     "index_fill_", "index_put_", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor", "narrow",
     "permute", "contiguous", "pin_memory", "element_size", "numel", "bmm", "matmul", "mm", "mv", "log_softmax",
     "to_dense", "to_sparse", "coalesce", "is_floating_point", "bernoulli_", "normal_", "uniform_", "fill_",
-    "zero_", "data_ptr", "untyped_storage", "clamp", "clamp_", "diag_embed"})
+    "zero_", "data_ptr", "untyped_storage", "clamp", "clamp_", "diag_embed", "long", "int", "short", "byte", "char"})
+# ``.to()`` with one of these dtypes works on a tensor only: nn.Module.to() accepts floating and complex
+# dtypes alone (TypeError otherwise), and NumPy arrays and builtins have no ``.to()`` (checked in the tests).
+NON_FLOATING_DTYPES = frozenset({f"torch.{name}" for name in (
+    "bool", "long", "int", "int64", "int32", "int16", "int8", "uint8", "short")})
 # Methods only an nn.Module has (checked against torch in the tests): a class that calls one on itself
 # is a module, whatever base it reaches it through (``class Net(BaseModule)`` from a package not read).
 MODULE_ONLY_METHODS = frozenset({"register_buffer", "register_parameter", "add_module", "register_module",

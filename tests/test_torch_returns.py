@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from codemod import torch_returns  # noqa: E402
-from codemod.torch_facts import (BROADCASTING, FUNCTION_RETURNS, LAYER_INIT_CALLS, METHOD_RETURNS,  # noqa: E402
+from codemod.torch_facts import (BROADCASTING, FUNCTION_RETURNS, NON_FLOATING_DTYPES, LAYER_INIT_CALLS, METHOD_RETURNS,  # noqa: E402
                                  MODULE_ONLY_METHODS, TENSOR_ONLY_METHODS, VALUES_AND_INDICES, function_returns,
                                  method_returns)
 
@@ -146,3 +146,12 @@ def test_broadcasting_functions_are_0d_only_when_every_operand_is(name: str) -> 
         return (first, torch.tensor(0.5))
     assert fn(*operands(torch.tensor(2.0))).dim() == 0
     assert fn(*operands(torch.full((3,), 2.0))).shape == (3,)
+
+
+@pytest.mark.parametrize("name", sorted(NON_FLOATING_DTYPES))
+def test_only_a_tensor_moves_to_a_non_floating_dtype(name: str) -> None:
+    """``x.to(torch.bool)`` types an untyped ``x`` as a tensor: nn.Module.to() refuses the dtype."""
+    dtype = getattr(torch, name.removeprefix("torch."))
+    assert torch.ones(2).to(dtype).dtype == dtype
+    with pytest.raises(TypeError):
+        torch.nn.Linear(2, 2).to(dtype)
