@@ -410,9 +410,14 @@ class _MethodScanner(cst.CSTVisitor):
             current[name] = merge_branches(*known) if len(known) == 2 else known[0]
 
     def _built_once(self, attribute: str) -> bool:
-        """Assigned only while some cache of the class is unset: inside ``if self.Y is None [or ...]:`` (X and Y
-        are built together, so X once too), or after ``if self.Y is not None [and ...]: return``."""
-        return bool(self.returned_unless_unset) or any(f.none_tested for f in self.ifs if f.body is None)
+        """Assigned only while a cache is unset: inside ``if self.X is None [or ...]:``; or, for an attribute
+        that was None until then, inside ``if self.Y is None:`` (built with Y, so once too) or after ``if
+        self.Y is not None [and ...]: return``."""
+        if any(attribute in f.none_tested for f in self.ifs if f.body is None):
+            return True
+        guarded = bool(self.returned_unless_unset) or any(f.none_tested for f in self.ifs if f.body is None)
+        earlier = [a for a in self.facts.assignments if a.attribute == attribute]
+        return guarded and bool(earlier) and all(a.info.kind == "none" for a in earlier)  # a cache, unset until built
 
     def _bind_local(self, name: str, info: ExprInfo) -> None:
         """A local bound inside a loop or ``try`` may keep its earlier value: merge the two."""
