@@ -236,11 +236,18 @@ def _name_container_act(finding: dict) -> None:
         finding["action"] = CONTAINER_ACTS.get(finding["action"], finding["action"])
 
 
+def _class_path(name: str) -> str:
+    """``Outer.method.<locals>.Inner`` as the enumerator names it, ``Outer.Inner``: a class defined in a
+    function is one class wherever the name is read from."""
+    parts = name.split(".")
+    return ".".join(p for i, p in enumerate(parts) if p != "<locals>" and parts[i + 1:i + 2] != ["<locals>"])
+
+
 def score(candidates: list[Candidate], findings: dict[str, list[dict]]) -> Report:
     by_key = {}
     for distribution, items in findings.items():
         for f in items:
-            by_key[(distribution, f["path"], f["class"], f["attribute"])] = f
+            by_key[(distribution, f["path"], _class_path(f["class"]), f["attribute"])] = f
     report = Report([Outcome(c, by_key.get(c.key)) for c in candidates])
     labelled = {c.key for c in candidates}
     for key, f in sorted(by_key.items()):

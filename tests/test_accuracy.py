@@ -201,3 +201,12 @@ def test_container_acts_are_named_as_the_labels_name_them() -> None:
     assert [o.candidate.attribute for o in report.true_positives] == ["layers", "ws", "masks"]
     assert [o.candidate.attribute for o in report.misses] == ["odd"] and not report.false_positives
     assert report.kind_agreement() == (3, 3)
+
+
+def test_classes_defined_in_functions_match_the_enumerators_names() -> None:
+    """nnreg names a class defined in a method ``Outer.method.<locals>.Inner``; the rows name it ``Outer.Inner``."""
+    rows = [_candidate("mask", "BUFFER_NONPERSISTENT")]
+    rows = [evaluate.Candidate(**{**rows[0].__dict__, "class_name": "Outer.Inner"})]
+    finding = {**_finding("mask", "fixed", "buffer"), "class": "Outer.build.<locals>.Inner"}
+    report = evaluate.score(rows, {"pkg==1.0": [finding]})
+    assert [o.candidate.attribute for o in report.true_positives] == ["mask"] and not report.outside
