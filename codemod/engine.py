@@ -27,7 +27,7 @@ from .files import Source, SourceError, decode_source, read_source
 from .findings import FileResult, Finding
 from .index import ClassIndex, FileSummary, module_of, summarise
 from .notebooks import CellError, Notebook, NotebookError, place, write_back
-from .rules import needs_stage2
+from .rules import needs_libcst
 from .runtime import ConfirmSettings, ProbeRunner, RuntimeEvidence
 from .stat_table import FileStat, StatTable
 from .suppression import Suppression
@@ -180,7 +180,7 @@ def _result_key(loaded: _Loaded, index: ClassIndex, options: Options) -> str:
 def _analyse(loaded: _Loaded, index: ClassIndex, options: Options, cache: Cache | None,
              runtime: ProbeRunner | TraceEvidence | None = None) -> FileResult:
     """Stage 2 for one file (a cache miss): libcst analysis, stored for the next run."""
-    from .stage2 import analyse_source  # libcst is imported only when a file needs it
+    from .source_analysis import analyse_source  # libcst is imported only when a file needs it
 
     result, source, summary = loaded.result, loaded.source, loaded.summary
     assert source is not None and summary is not None
@@ -280,7 +280,7 @@ def _run(paths: list[Path], root: Path, options: Options, stdin: tuple[Path, byt
     _expand_star_imports(loaded, index)
     index.infer_module_bases()
     pending = [item for item in loaded if item.summary is not None and item.sha is not None
-               and (not prefilter or needs_stage2(item.summary, index, options))]
+               and (not prefilter or needs_libcst(item.summary, index, options))]
     waiting = {id(item) for item in pending}
     for item in loaded:
         if id(item) not in waiting:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from codemod import engine, files, stage2
+from codemod import engine, files, source_analysis
 from codemod.cache import KEEP_RUNS, Cache
 from codemod.config import Options
 from codemod.discovery import discover
@@ -61,8 +61,8 @@ class Calls:
         self.paths: list[Path] = []
         monkeypatch.setattr(engine, "read_source", self._counted(files.read_source, self.read, self._read_path))
         monkeypatch.setattr(engine, "_parse", self._counted(engine._parse, self.parsed, lambda source: source.path))
-        monkeypatch.setattr(stage2, "analyse_source",
-                            self._counted(stage2.analyse_source, self.analysed, lambda source, *rest: source.path))
+        monkeypatch.setattr(source_analysis, "analyse_source",
+                            self._counted(source_analysis.analyse_source, self.analysed, lambda source, *rest: source.path))
 
     @staticmethod
     def _counted(fn: Callable[..., Any], log: list[str], path_of: Callable[..., Path]) -> Callable[..., Any]:

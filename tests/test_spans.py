@@ -14,14 +14,14 @@ import pytest
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
-from codemod import engine, stage2
+from codemod import engine, source_analysis
 from codemod.config import build_options, formatter_line_length, load_table
 from codemod.discovery import discover, repository_root
 from codemod.files import read_source
 from codemod.index import summarise
 from codemod.rewrite import torch_import
 from codemod.spans import whole_file
-from codemod.stage2 import Layout
+from codemod.source_analysis import Layout
 from codemod.style import file_style, string_quotes
 from conftest import CASES, Case
 
@@ -68,7 +68,7 @@ def _results(paths: list[Path], config: Path | None = None) -> list[tuple[Any, .
 
 def _both_ways(paths: list[Path], config: Path | None, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     by_class = _results(paths, config)
-    monkeypatch.setattr(stage2, "class_spans", lambda summary, index, layout, options, typed_at_runtime: [whole_file(layout.starts)])
+    monkeypatch.setattr(source_analysis, "class_spans", lambda summary, index, layout, options, typed_at_runtime: [whole_file(layout.starts)])
     assert _results(paths, config) == by_class
     monkeypatch.undo()
     return by_class
@@ -114,7 +114,7 @@ def test_edge_cases_agree_and_are_fixed_in_place(tmp_path: Path, monkeypatch: py
     assert fixed == expected.encode("utf-8")
 
 
-def test_stage2_parses_only_the_statements_that_hold_candidate_classes(tmp_path: Path,
+def test_libcst_parses_only_the_statements_that_hold_candidate_classes(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     parsed: list[str] = []
     parse = cst.parse_module

@@ -31,7 +31,7 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in (TensorShouldBeParameter()
 
 CONTAINER_CODES = frozenset({"NR101", "NR102"})  # the rules about plain containers: stage 2 asks the probe of them
 
-__all__ = ["CONTAINER_CODES", "RULES", "Invalid", "Rule", "check_class", "enabled", "may_hold_finding", "needs_stage2", "rewrite_findings"]
+__all__ = ["CONTAINER_CODES", "RULES", "Invalid", "Rule", "check_class", "enabled", "may_hold_finding", "needs_libcst", "rewrite_findings"]
 
 
 def enabled(options: Options) -> list[Rule]:
@@ -51,7 +51,7 @@ def may_hold_finding(summary: ClassSummary, index: ClassIndex, options: Options)
     return any(rule.may_hold_finding(summary, index) for rule in enabled(options))
 
 
-def needs_stage2(summary: FileSummary, index: ClassIndex, options: Options) -> bool:
+def needs_libcst(summary: FileSummary, index: ClassIndex, options: Options) -> bool:
     """Stage 1's verdict on a file: some class of it may hold a finding of an enabled rule."""
     return any(may_hold_finding(c, index, options) for c in summary.classes.values())
 

@@ -1,4 +1,4 @@
-"""Stage 2 for one file: libcst parse of the spans that hold candidate classes, fact collection,
+"""The libcst stage for one file: parse of the spans that hold candidate classes, fact collection,
 decisions and the rewritten bytes.
 
 Only the top-level statements that hold a class nnreg may touch are parsed (``codemod/spans.py``):
