@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from .imports import ImportTable, dotted_name
 from .returns import tree_callee
-from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES, PARAMETER_FACTORIES, TENSOR_ONLY_METHODS,
-                          TENSOR_TYPES, VALUES_AND_INDICES,
+from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES,
+                          PARAMETER_FACTORIES, TENSOR_ONLY_METHODS, TENSOR_TYPES, VALUES_AND_INDICES,
                           function_returns, is_module_constructor)
 
 _REGISTERED = PARAMETER_FACTORIES | BUFFER_FACTORIES

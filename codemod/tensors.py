@@ -14,11 +14,11 @@ from typing import Literal
 import libcst as cst
 
 from .imports import ImportTable
-from .torch_facts import (ALWAYS_0D, BROADCASTING, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY, FILL, FLOATING,
-                          FULL_REDUCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES, MATRIX_REDUCTIONS,
-                          NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES, NOT_TENSORS, NUMPY_ARRAYS, PARAMETER_FACTORIES, RANDOM,
-                          TENSOR_ONLY_METHODS, TENSOR_SUBMODULES, TENSOR_TYPES, VALUES_AND_INDICES, VARIABLE, function_gives,
-                          is_module_constructor, method_gives)
+from .torch_facts import (ALWAYS_0D, BROADCASTING, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY,
+                          FILL, FLOATING, FULL_REDUCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES,
+                          MATRIX_REDUCTIONS, NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES, NOT_TENSORS, NUMPY_ARRAYS,
+                          PARAMETER_FACTORIES, RANDOM, TENSOR_ONLY_METHODS, TENSOR_SUBMODULES, TENSOR_TYPES,
+                          VALUES_AND_INDICES, VARIABLE, function_gives, is_module_constructor, method_gives)
 
 Kind = Literal["tensor", "possible", "none", "other", "registered", "module"]
 Dtype = Literal["int", "bool", "float", "float64", "complex"]
@@ -521,8 +521,9 @@ def _to_non_floating(call: cst.Call, scope: Scope) -> bool:
 
 
 def _typed_by_method(method: str, call: cst.Call, receiver: ExprInfo, scope: Scope) -> ExprInfo:
-    """``mask.unsqueeze(1)`` on a value nothing types: only a tensor has that method
-    (``torch_facts.TENSOR_ONLY_METHODS``), so the call works only on a tensor, and returns one."""
+    """``mask.unsqueeze(1)``, ``mask.to(torch.bool)`` on a value nothing types: only a tensor has that method
+    (``torch_facts.TENSOR_ONLY_METHODS``) or takes that dtype (``NON_FLOATING_DTYPES``), so the call works only
+    on a tensor, and returns one."""
     if method == "to" and _to_non_floating(call, scope):
         return replace(receiver, kind="tensor", source="a value used as a tensor (.to(dtype))", alias_of=None,
                        typed_by_use="a tensor by its use: .to() a non-floating dtype works on tensors only")
