@@ -287,6 +287,12 @@ def _refusals(attribute: str, action: str, tensors: list[Assignment], others: li
             refusals.append(Reason.of("R-PLAIN-TENSOR",
                                       f"assigned a plain tensor {where}: PyTorch raises TypeError: cannot assign "
                                       "'torch.FloatTensor' as parameter"))
+    if attribute not in view.registered and all(_derived_from_itself(attribute, a) for a in [*tensors, *others]):
+        first = tensors[0]
+        refusals.append(Reason.of("R-UNSEEN-ORIGIN",
+                                  f"every assignment reads self.{attribute} first ({first.method}(), line {first.line}): "
+                                  "it was set where nnreg cannot see (a base class, setattr, a name computed at run time), "
+                                  "and register_buffer raises KeyError for a name that is already a plain attribute"))
     for use in facts.uses_of(attribute, ".numpy()", ".tolist()", ".cpu()"):
         refusals.append(Reason.of("R-CPU-USE",
                                   f"used on the CPU on purpose: {use.kind} in {use.method}() (line {use.line})"))

@@ -86,6 +86,7 @@ CODES: dict[str, ReasonCode] = {
         "R-ALIASED-BY": "another attribute is an alias of it",
         "R-NON-TENSOR": "also given a non-tensor value",
         "R-UNTYPED-VALUE": "also assigned a value nnreg cannot type",
+        "R-UNSEEN-ORIGIN": "every assignment reads it first: it was set where nnreg cannot see",
         "R-PLAIN-TENSOR": "a Parameter would later be assigned a plain tensor",
         "R-CPU-USE": "used on the CPU on purpose (.numpy(), .tolist(), .cpu())",
         "R-HOST-READ": "read as Python values on the host",
