@@ -10,14 +10,14 @@ mutations, ``del``, ``.grad`` reads, ``nn.init`` calls, CPU-only uses and the po
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import libcst as cst
 from libcst.metadata import CodeRange
 
-from . import suppression
+from . import default_device, suppression
 from .index import ClassIndex, ClassSummary, FileSummary, reachable_methods
 from .suppression import Suppression
 from .arguments import sort_arguments
@@ -36,10 +36,6 @@ DATA_LOADING_KEYWORDS = frozenset({"collate_fn", "worker_init_fn"})
 # Calls that turn a tensor into Python values: what they get is read on the host, element by element.
 HOST_BUILTINS = frozenset({"int", "float", "bool", "range", "list", "tuple", "sorted", "enumerate", "zip",
                            "reversed", "set", "dict"})
-# Factories that create on the default device unless given ``device=``.
-DEFAULT_DEVICE_FACTORIES = frozenset(f"torch.{name}" for name in (
-    "zeros", "ones", "full", "empty", "rand", "randn", "randint", "randperm", "tensor", "arange", "linspace",
-    "logspace", "eye"))
 # Methods that describe, compare or hash the module rather than compute with its tensors.
 METADATA_METHODS = frozenset({"__repr__", "__str__", "extra_repr", "__format__", "__eq__", "__ne__", "__hash__"})
 # ... and ``reset_parameters``, the torch convention for re-initialising: reads there build, not use
@@ -347,15 +343,7 @@ class _MethodScanner(cst.CSTVisitor):
                 self._use(attribute, "linear-map", node)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        """``self.X * torch.ones(n)``: the other operand is made on the default device."""
         self._map_roles(node)
-        for mine, other in ((node.left, node.right), (node.right, node.left)):
-            attribute = self._base_attribute(mine)
-            if not attribute or not isinstance(other, cst.Call) or keyword_argument(other, "device") is not None:
-                continue
-            factory = self.scope.qualified(other.func)
-            if factory in DEFAULT_DEVICE_FACTORIES:
-                self._use(attribute, "default-device", node, factory)
 
     def _names_listed(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
         """``self.saved_names = ["count", "total"]``: attributes that other code handles by name."""
@@ -844,6 +832,9 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         item.visit(scanner)
         calls.setdefault(item.name.value, set()).update(scanner.self_calls)
         data_loaders |= scanner.data_loaders
+    for meeting in default_device.meetings(node, lambda name: _qualifier(name, summary, file)):
+        facts.uses.append(Use(meeting.source.removeprefix("self."), "default-device", meeting.method,
+                              positions[meeting.node].start.line, detail=meeting.factory))
     facts.init_methods = reachable_methods(calls, "__init__", *construction_hooks(ancestors, facts.layer_base))
     entry_points = calls.keys() - facts.init_methods - NOT_USING_METHODS
     facts.later_methods = reachable_methods(calls, *entry_points)
@@ -853,6 +844,12 @@ def analyse_class(node: cst.ClassDef, summary: ClassSummary, file: FileSummary, 
         scopes = [(method, _method_scope(method, summary, file, index)) for method in methods]
         facts.containers = collect(scopes, frozenset(summary.containers), index, positions)
     return facts
+
+
+def _qualifier(method: str, summary: ClassSummary, file: FileSummary) -> Callable[[cst.BaseExpression], str | None]:
+    """How a method's names resolve: the module's imports, as the method rebinds them."""
+    imports = file.imports.overlay(summary.local_bindings.get(method, {}))
+    return lambda node: imports.resolve(dotted(node))
 
 
 def _method_scope(method: cst.FunctionDef, summary: ClassSummary, file: FileSummary, index: ClassIndex) -> Scope:

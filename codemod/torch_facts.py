@@ -153,6 +153,10 @@ MATRIX_REDUCTIONS = frozenset({"det", "logdet", "linalg.det"})
 # is 0-d or a Python number (checked against torch in tests/test_torch_returns.py).
 BROADCASTING = frozenset({"complex", "polar", "atan2", "hypot", "pow", "mul", "add", "sub", "div", "true_divide",
                           "maximum", "minimum", "fmod", "remainder", "where", "lerp"})
+# Factories that make a tensor on the default device (the CPU) unless given ``device=``.
+DEFAULT_DEVICE_FACTORIES = frozenset(f"torch.{name}" for name in (
+    "zeros", "ones", "full", "empty", "rand", "randn", "randint", "randperm", "tensor", "arange", "linspace",
+    "logspace", "eye"))
 ALWAYS_0D = frozenset({"trace", "scalar_tensor"})
 # NumPy functions that build arrays from numbers (``np.arange(0, 1, 0.1)`` is not a number).
 NUMPY_ARRAYS = frozenset({"arange", "linspace", "logspace", "geomspace", "zeros", "ones", "full", "empty", "eye",
