@@ -563,7 +563,7 @@ class _MethodScanner(cst.CSTVisitor):
                 viewed = _viewed_attribute(arg.value, me)
                 if viewed and viewed != name:
                     self._use(viewed, "registered-view", node, name)
-        if owner and method in TENSOR_ONLY_METHODS:
+        if owner and method in self.scope.tensor_only_methods:
             self._use(owner, "tensor-method", node, method)
         if owner:
             if method == "requires_grad_":
@@ -856,7 +856,8 @@ def _method_scope(method: cst.FunctionDef, summary: ClassSummary, file: FileSumm
     """The names a method's expressions resolve in: the module's, as the method rebinds them, and its arguments."""
     scope = Scope(imports=file.imports.overlay(summary.local_bindings.get(method.name.value, {})),
                   self_name=_positional(method)[0].name.value,
-                  tree_returns=lambda callee: index.call_returns_tensor(summary, callee))
+                  tree_returns=lambda callee: index.call_returns_tensor(summary, callee),
+                  tensor_only_methods=TENSOR_ONLY_METHODS - index.tensor_method_clashes)
     sort_arguments(method, scope)
     return scope
 

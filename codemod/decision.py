@@ -444,7 +444,8 @@ def _doubts(attribute: str, assignments: list[Assignment], tensors: list[Assignm
     ranks = {a.info.rank0 for a in tensors}
     if "maybe" in ranks and None not in ranks:
         doubts.append(Reason.of("D-MAYBE-0D",
-                                "may be a 0-d tensor (built from an argument that accepts a Python number or defaults to a 0-d tensor): a 0-d "
+                                "may be a 0-d tensor (built from an argument that accepts a Python number or defaults to a 0-d tensor, or "
+                                "its only tensor operand is 0-d and nothing types the other): a 0-d "
                                 "CPU tensor works next to tensors on any device, so registering may change nothing"))
     for a in assignments:  # a cache rebuilt behind ``if self.X is None or <too small>`` is a table, not per-call state
         if a.method not in facts.init_methods and attribute not in heads(a.info.every_path_refs) and not a.built_once:

@@ -279,6 +279,7 @@ def _run(paths: list[Path], root: Path, options: Options, stdin: tuple[Path, byt
             index.add(item.summary)
     _expand_star_imports(loaded, index)
     index.infer_module_bases()
+    index.find_tensor_method_clashes()
     pending = [item for item in loaded if item.summary is not None and item.sha is not None
                and (not prefilter or needs_libcst(item.summary, index, options))]
     waiting = {id(item) for item in pending}

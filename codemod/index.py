@@ -24,7 +24,7 @@ from .notebooks import module_name as notebook_module
 from .prefilter import MethodScan, container_attributes, may_hold_tensor, scan_method
 from .returns import ReturnFact, constructors_returned, return_fact
 from .spans import statement_lines
-from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, MODULE_ONLY_METHODS, PARAMETER_FACTORIES,
+from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, MODULE_ONLY_METHODS, PARAMETER_FACTORIES, TENSOR_ONLY_METHODS,
                           is_module_constructor, torch_layer)
 
 KNOWN_MODULE_BASES = (
@@ -329,6 +329,7 @@ class ClassIndex:
         self._is_module: dict[str, bool] = {}
         self._returns: dict[tuple[str, str], str | None] = {}
         self.inferred_module_bases: frozenset[str] = frozenset()  # see ``infer_module_bases``
+        self.tensor_method_clashes: frozenset[str] = frozenset()  # see ``find_tensor_method_clashes``
 
     def add(self, summary: FileSummary) -> None:
         self._files[summary.module] = summary
@@ -475,7 +476,7 @@ class ClassIndex:
     def dependencies(self, summary: FileSummary) -> list[str]:
         """Every base class the file's classes inherit from, with the hash of the file defining it
         (``?`` when not found): a cached result is valid only while all of these stay the same."""
-        keys: set[str] = set(self.star_files(summary))
+        keys: set[str] = set(self.star_files(summary)) | {f"defines .{name}()" for name in self.tensor_method_clashes}
         for cls in summary.classes.values():
             for callee in sorted(cls.tree_calls):
                 if callee.startswith("self."):
@@ -492,6 +493,14 @@ class ClassIndex:
                 keys.add(key)
                 pending.extend(b for b in (found.bases if found else ()) if b)
         return sorted(keys)
+
+    def find_tensor_method_clashes(self) -> None:
+        """Methods ``torch_facts.TENSOR_ONLY_METHODS`` lists that a class of the tree defines too (a tensor-like
+        class with its own ``normal_()``): in this tree such a call no longer proves a tensor. Run once every
+        file is added; the cache keys name what it found (``dependencies``)."""
+        self.tensor_method_clashes = frozenset(name for summary in self._files.values() if summary is not None
+                                               for cls in summary.classes.values()
+                                               for name in cls.members & TENSOR_ONLY_METHODS)
 
     def infer_module_bases(self) -> None:
         """Bases from packages nnreg does not read that are nn.Modules by what the tree does with them: a

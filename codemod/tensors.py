@@ -112,6 +112,8 @@ class Scope:
     self_numbers: dict[str, ExprInfo] = field(default_factory=dict)  # ``self.slope = slope`` (a number)
     self_modules: set[str] = field(default_factory=set)
     string_args: dict[str, str] = field(default_factory=dict)  # ``window="hann_window"``: the default
+    # methods that prove a tensor here: less any a class of the scanned tree defines (``ClassIndex``)
+    tensor_only_methods: frozenset[str] = TENSOR_ONLY_METHODS
     # why a function of the scanned tree (or ``self.m``) returns a tensor, or None (the class index)
     tree_returns: Callable[[str], str | None] = lambda callee: None
 
@@ -199,6 +201,8 @@ def combine(a: ExprInfo, b: ExprInfo) -> ExprInfo:
         return replace(POSSIBLE if "possible" in (a.kind, b.kind) else OTHER, rank0=rank0, refs=a.refs | b.refs,
                        anchors=a.every_path_refs | b.every_path_refs)
     first = tensors[0]
+    if len(tensors) == 1 and first.rank0 == "yes" and rank0 is None and "possible" in (a.kind, b.kind):
+        rank0 = "maybe"  # ``scale * torch.ones(())``: the only tensor is 0-d; nothing says the other operand is not
     other_init: Init | None = "deterministic" if b.kind == "other" or a.kind == "other" else None
     init = first.init
     for x in tensors[1:]:
@@ -359,7 +363,7 @@ def _torch_function(name: str, call: cst.Call, scope: Scope) -> ExprInfo:
 def _result_rank0(short: str, call: cst.Call, args: _Arguments, info: ExprInfo) -> Rank0 | None:
     """0-d results: a full reduction, an elementwise function of a 0-d tensor, ``scalar_tensor`` and
     ``trace``; the determinant of a matrix (0-d unless the argument is a batch of matrices)."""
-    if short in ALWAYS_0D:
+    if short in ALWAYS_0D or (short in FILL | RANDOM | EMPTY and _empty_size(call, short)):
         return "yes"
     if short in MATRIX_REDUCTIONS and args.only:
         return "maybe"
@@ -374,6 +378,17 @@ def _result_rank0(short: str, call: cst.Call, args: _Arguments, info: ExprInfo) 
 
 
 _OPTIONS = frozenset({"dtype", "device", "requires_grad"})  # keywords that do not change a result's shape
+
+
+def _empty_size(call: cst.Call, short: str) -> bool:
+    """``torch.ones(torch.Size([]))``, ``torch.zeros(())``, ``torch.full([], 2.0)``: the size is empty, so 0-d."""
+    if short.endswith("_like") or short in ("randint", "normal", "bernoulli", "multinomial", "poisson", "randperm"):
+        return False
+    sizes = [a.value for a in call.args if a.keyword is None][:1] or [keyword_argument(call, "size")]
+    size = sizes[0]
+    if isinstance(size, cst.Call) and dotted(size.func) in ("torch.Size", "Size") and len(size.args) == 1:
+        size = size.args[0].value
+    return isinstance(size, (cst.Tuple, cst.List)) and not size.elements
 
 
 def _sizes_only(call: cst.Call, args: _Arguments, scope: Scope) -> bool:
@@ -527,7 +542,7 @@ def _typed_by_method(method: str, call: cst.Call, receiver: ExprInfo, scope: Sco
     if method == "to" and _to_non_floating(call, scope):
         return replace(receiver, kind="tensor", source="a value used as a tensor (.to(dtype))", alias_of=None,
                        typed_by_use="a tensor by its use: .to() a non-floating dtype works on tensors only")
-    if method not in TENSOR_ONLY_METHODS or method_gives(method, bool(call.args)) != "tensor":
+    if method not in scope.tensor_only_methods or method_gives(method, bool(call.args)) != "tensor":
         return receiver
     words = f"a tensor by its use: .{method}() works on tensors only"
     return replace(receiver, kind="tensor", source=f"a value used as a tensor (.{method}())", typed_by_use=words,

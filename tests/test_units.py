@@ -262,3 +262,14 @@ class Net(nn.Module):
     index = ClassIndex()
     index.add(summary)
     assert index.builds_modules("net.make") and not index.builds_modules("net.pair")
+
+
+def test_a_tree_class_defining_a_tensor_only_method_is_named_in_every_cache_key(tmp_path: Path) -> None:
+    """A class of the tree with its own ``normal_()`` stops ``.normal_()`` proving a tensor anywhere in the tree,
+    so every file's cached result must depend on it."""
+    index = _tree(tmp_path, {"pkg/net.py": "import torch\nclass Net(torch.nn.Module):\n    pass\n",
+                             "pkg/other_net.py": "class Factorized:\n    def normal_(self):\n        return self\n"})
+    index.find_tensor_method_clashes()
+    assert index.tensor_method_clashes == frozenset({"normal_"})
+    net = summarise(tmp_path / "pkg/net.py", ast.parse((tmp_path / "pkg/net.py").read_text()))
+    assert "defines .normal_()" in index.dependencies(net)
