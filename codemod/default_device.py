@@ -130,6 +130,8 @@ class _Walk(cst.CSTVisitor):
                 name = target.target.value
                 if factory:
                     m.made[name] = factory
+                else:  # ``out = out.cuda()``: rebound to a value made elsewhere (last write wins)
+                    m.made.pop(name, None)
                 if sources:
                     m.comes_from.setdefault(name, set()).update(sources)
 
