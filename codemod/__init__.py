@@ -1,3 +1,3 @@
 """nnreg: find and fix tensors that a torch.nn.Module holds without registering them."""
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
