@@ -22,7 +22,7 @@ from .index import ClassIndex, ClassSummary, FileSummary, reachable_methods
 from .suppression import Suppression
 from .arguments import sort_arguments
 from .containers import ContainerFacts, collect
-from .defaults import literal_defaults, under_defaults
+from .defaults import UNKNOWN, literal_defaults, literal_value, under_defaults
 from .torch_facts import LAYER_INIT_CALLS, LAYER_TENSORS, SIZED_LAYERS, TENSOR_ONLY_METHODS, torch_layer
 from .tensors import (DTYPES, POSSIBLE, VIEW_ATTRIBUTES, VIEW_METHODS, ExprInfo, Scope, argument_info, classify,
                       dotted, keyword_argument, merge_branches, narrowed_info, self_attribute,
@@ -258,9 +258,13 @@ class _MethodScanner(cst.CSTVisitor):
 
     def _copy_default(self, key: str, value: cst.BaseExpression | None) -> None:
         """``self.flag = flag`` outside any ``if``: ``self.flag`` keeps the argument's default (or loses it
-        when assigned anything else), so that ``if self.flag:`` is decided like ``if flag:``."""
+        when assigned anything else), so that ``if self.flag:`` is decided like ``if flag:``; ``self.flag =
+        False`` fixes it for every call."""
+        literal = literal_value(value) if value is not None and not self.ifs else UNKNOWN
         if isinstance(value, cst.Name) and value.value in self.defaults and not self.ifs:
             self.defaults[key] = self.defaults[value.value]
+        elif literal is not UNKNOWN:
+            self.defaults[key] = literal  # type: ignore[assignment]
         else:
             self.defaults.pop(key, None)
 

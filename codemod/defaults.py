@@ -11,25 +11,26 @@ from __future__ import annotations
 import libcst as cst
 
 Literal = bool | int | float | str | None
-_UNKNOWN = object()
+UNKNOWN = object()
 
 
 def literal_defaults(method: cst.FunctionDef) -> dict[str, Literal]:
     """The parameters whose default is a literal (``None``, ``True``, a number, a string)."""
     defaults: dict[str, Literal] = {}
     for param in [*method.params.posonly_params, *method.params.params, *method.params.kwonly_params]:
-        value = _literal(param.default) if param.default is not None else _UNKNOWN
-        if value is not _UNKNOWN:
+        value = literal_value(param.default) if param.default is not None else UNKNOWN
+        if value is not UNKNOWN:
             defaults[param.name.value] = value  # type: ignore[assignment]
     return defaults
 
 
-def _literal(node: cst.BaseExpression) -> object:
+def literal_value(node: cst.BaseExpression) -> object:
+    """The value of a literal ``None``, boolean, number or string; ``UNKNOWN`` for anything else."""
     if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
         return {"None": None, "True": True, "False": False}[node.value]
     if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
         return node.evaluated_value
-    return _UNKNOWN
+    return UNKNOWN
 
 
 def under_defaults(test: cst.BaseExpression, defaults: dict[str, Literal]) -> bool | None:
