@@ -167,6 +167,8 @@ class _Branches:
     none_tested: frozenset[str] = frozenset()  # ``if self.X is None:``: X is unset in the body
     by_default: bool | None = None  # the test's value when the method's arguments keep their defaults
     tensors_if_false: frozenset[str] = frozenset()  # ``if not isinstance(x, torch.Tensor):``: x is one after it
+    flag_unset: bool = False  # ``if not self.built:`` with ``self.built = True`` in the method: the body runs once
+    guards_else: Literal["flag", "cache", ""] = ""  # ``if self.built: return`` / ``if self.X is not None: return``, then ``else``
 
 
 class _MethodScanner(cst.CSTVisitor):
@@ -190,6 +192,8 @@ class _MethodScanner(cst.CSTVisitor):
         self._written: set[int] = set()
         self._shape_only: set[int] = set()  # ``self.X`` nodes whose read only asks for a size (``len(self.X)``)
         self.returned_unless_unset: frozenset[str] = frozenset()  # ``if self.X is not None: return`` ran before
+        self.flags_set = _flags_set_true(method, scope.self_name)  # ``self.built = True`` somewhere in the method
+        self.returned_unless_flag = False  # ``if self.built: return`` ran before, ``built`` one of flags_set
         self.line: cst.SimpleStatementLine | None = None  # the statement line being visited, at the top level
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
@@ -234,9 +238,12 @@ class _MethodScanner(cst.CSTVisitor):
         tested = _none_tested(node.test, self.scope.self_name)
         for attribute in tested:
             self._use(attribute, "unset-test", node.test)
+        flag = _flag_tested(node.test, self.scope.self_name, self.flags_set)
         self.ifs.append(_Branches(node, dict(self.scope.locals), none_tested=tested,
                                   tensors_if_false=tensor_tests(node.test, self.scope)[1],
-                                  by_default=under_defaults(node.test, self.defaults)))
+                                  by_default=under_defaults(node.test, self.defaults),
+                                  flag_unset=flag == "unset",
+                                  guards_else=_else_guard(node, flag, self.scope.self_name)))
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
         self._truth_tested(node.test)
@@ -391,6 +398,7 @@ class _MethodScanner(cst.CSTVisitor):
         frame = self.ifs.pop()
         if not self.ifs and not self.loops and _returns_at_once(original_node):
             self.returned_unless_unset |= _set_tested(original_node.test, self.scope.self_name)
+            self.returned_unless_flag |= _flag_tested(original_node.test, self.scope.self_name, self.flags_set) == "set"
         other = frame.body if frame.body is not None else frame.before
         if frame.body is None:  # no ``else``: the path that skipped the body passed the test as false
             other = {**other, **{name: narrowed_info(name, replace(self.scope, locals=frame.before))
@@ -403,13 +411,20 @@ class _MethodScanner(cst.CSTVisitor):
 
     def _built_once(self, attribute: str) -> bool:
         """Assigned only while a cache is unset: inside ``if self.X is None [or ...]:``; or, for an attribute
-        that was None until then, inside ``if self.Y is None:`` (built with Y, so once too) or after ``if
-        self.Y is not None [and ...]: return``."""
+        that was None until then, inside ``if self.Y is None:`` (built with Y, so once too) or after (or in
+        the ``else`` of) ``if self.Y is not None [and ...]: return``. A flag the method itself sets
+        (``if self.built: return`` ... ``self.built = True``, or ``if not self.built:``) guards the same way,
+        also for an attribute first assigned there."""
         if any(attribute in f.none_tested for f in self.ifs if f.body is None):
             return True
-        guarded = bool(self.returned_unless_unset) or any(f.none_tested for f in self.ifs if f.body is None)
         earlier = [a for a in self.facts.assignments if a.attribute == attribute]
-        return guarded and bool(earlier) and all(a.info.kind == "none" for a in earlier)  # a cache, unset until built
+        unset_until_now = all(a.info.kind == "none" for a in earlier)
+        if unset_until_now and (self.returned_unless_flag or any(f.flag_unset for f in self.ifs if f.body is None)
+                                or any(f.guards_else == "flag" for f in self.ifs if f.body is not None)):
+            return True
+        guarded = (bool(self.returned_unless_unset) or any(f.none_tested for f in self.ifs if f.body is None)
+                   or any(f.guards_else == "cache" for f in self.ifs if f.body is not None))
+        return guarded and bool(earlier) and unset_until_now  # a cache, unset until built
 
     def _bind_local(self, name: str, info: ExprInfo) -> None:
         """A local bound inside a loop or ``try`` may keep its earlier value: merge the two."""
@@ -747,9 +762,48 @@ def _set_tested(test: cst.BaseExpression, me: str) -> frozenset[str]:
 
 def _returns_at_once(node: cst.If) -> bool:
     """``if ...: return`` with no ``else``: what follows runs only when the test is false."""
+    return node.orelse is None and _body_returns(node)
+
+
+def _body_returns(node: cst.If) -> bool:
+    """``if ...: return``: the body is a lone ``return``, so an ``else`` runs only when the test is false."""
     body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
-    return (node.orelse is None and len(body) == 1 and isinstance(body[0], cst.SimpleStatementLine)
+    return (len(body) == 1 and isinstance(body[0], cst.SimpleStatementLine)
             and len(body[0].body) == 1 and isinstance(body[0].body[0], cst.Return))
+
+
+def _else_guard(node: cst.If, flag: str | None, me: str) -> Literal["flag", "cache", ""]:
+    """What an ``if`` whose body only returns says of its ``else``: it runs while a flag the method sets is
+    unset ("flag"), or while a cache is unset ("cache")."""
+    if not _body_returns(node):
+        return ""
+    return "flag" if flag == "set" else "cache" if _set_tested(node.test, me) else ""
+
+
+def _flags_set_true(method: cst.FunctionDef, me: str) -> frozenset[str]:
+    """Attributes the method sets to ``True`` (``self.built = True``): a flag that it has run."""
+    flags: set[str] = set()
+
+    class _Collector(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if isinstance(node.value, cst.Name) and node.value.value == "True":
+                flags.update(a for t in node.targets if (a := self_attribute(t.target, me)))
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is method
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+    method.visit(_Collector())
+    return frozenset(flags)
+
+
+def _flag_tested(test: cst.BaseExpression, me: str, flags: frozenset[str]) -> Literal["set", "unset"] | None:
+    """``self.F`` ("set") or ``not self.F`` ("unset") for a flag ``F`` the method sets to True."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return "unset" if _flag_tested(test.expression, me, flags) == "set" else None
+    return "set" if self_attribute(test, me) in flags else None
 
 
 def _viewed_attribute(node: cst.BaseExpression, me: str) -> str | None:

@@ -54,7 +54,8 @@ TENSOR_ONLY_METHODS = frozenset({
     "index_fill_", "index_put_", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor", "narrow",
     "permute", "contiguous", "pin_memory", "element_size", "numel", "bmm", "matmul", "mm", "mv", "log_softmax",
     "to_dense", "to_sparse", "coalesce", "is_floating_point", "bernoulli_", "normal_", "uniform_", "fill_",
-    "zero_", "data_ptr", "untyped_storage", "clamp", "clamp_", "diag_embed", "long", "int", "short", "byte", "char"})
+    "zero_", "data_ptr", "untyped_storage", "clamp", "clamp_", "diag_embed", "long", "int", "short", "byte", "char",
+    "dim", "ndimension", "nelement", "stride", "is_contiguous", "get_device", "is_complex"})
 # ``.to()`` with one of these dtypes works on a tensor only: nn.Module.to() accepts floating and complex
 # dtypes alone (TypeError otherwise), and NumPy arrays and builtins have no ``.to()`` (checked in the tests).
 NON_FLOATING_DTYPES = frozenset({f"torch.{name}" for name in (
