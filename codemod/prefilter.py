@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .imports import ImportTable, dotted_name
 from .returns import tree_callee
-from .torch_facts import (BUFFER_FACTORIES, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES,
+from .torch_facts import (BUFFER_FACTORIES, INPUT_TYPED_FUNCTIONS, LAYER_TENSORS, NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES,
                           PARAMETER_FACTORIES, TENSOR_ONLY_METHODS, TENSOR_TYPES, VALUES_AND_INDICES,
                           function_returns, is_module_constructor)
 
@@ -55,6 +55,8 @@ class _Taint:
             return False
         if isinstance(node, ast.Call):
             qualified = imports.resolve(dotted_name(node.func))
+            if qualified in INPUT_TYPED_FUNCTIONS:
+                return bool(node.args) and self.tensor_like(node.args[0], me, local, imports)
             if qualified:  # registered tensors count: expressions on them are tensors too
                 return function_returns(qualified) in _MAY_BE_TENSOR or qualified in _REGISTERED
             if _torch_getattr(node.func, imports):  # ``getattr(torch, window)(n)``: the classifier decides

@@ -17,7 +17,7 @@ from functools import cached_property
 
 from .astnodes import own_nodes, own_statements
 from .imports import ImportTable, dotted_name
-from .torch_facts import TENSOR_ONLY_METHODS, TENSOR_TYPES, function_gives, method_gives
+from .torch_facts import INPUT_TYPED_FUNCTIONS, TENSOR_ONLY_METHODS, TENSOR_TYPES, function_gives, method_gives
 
 _NOT_TREE = ("torch.", "numpy.", "math.", "builtins.", "typing.", "functools.", "itertools.", "collections.")
 
@@ -125,6 +125,8 @@ class _Body:
         qualified = self.imports.resolve(dotted_name(call.func))
         if qualified is not None and qualified.startswith("torch."):
             return function_gives(qualified, len(call.args), bool(call.keywords)) == "tensor"
+        if qualified in INPUT_TYPED_FUNCTIONS:
+            return bool(call.args) and self.tensor(call.args[0], needs)
         callee = tree_callee(call, self.imports, self.me)
         if callee is not None:
             needs.add(callee)

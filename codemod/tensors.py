@@ -15,7 +15,7 @@ import libcst as cst
 
 from .imports import ImportTable
 from .torch_facts import (ALWAYS_0D, BROADCASTING, BUFFER_FACTORIES, CONVERSIONS, DETERMINISTIC, ELEMENTWISE, EMPTY,
-                          FILL, FLOATING, FULL_REDUCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES,
+                          FILL, FLOATING, FULL_REDUCTIONS, INPUT_TYPED_FUNCTIONS, INTEGER_RESULT, LAYER_TENSORS, LEGACY_TYPES,
                           MATRIX_REDUCTIONS, NAMED_FUNCTION_OWNERS, NON_FLOATING_DTYPES, NOT_TENSORS, NUMPY_ARRAYS,
                           PARAMETER_FACTORIES, RANDOM, TENSOR_ONLY_METHODS, TENSOR_SUBMODULES, TENSOR_TYPES,
                           VALUES_AND_INDICES, VARIABLE, function_gives, is_module_constructor, method_gives)
@@ -451,6 +451,11 @@ def classify_call(call: cst.Call, scope: Scope) -> ExprInfo:
             rank0 = merge_rank0(*numbers) if qualified.startswith(("numpy.", "math.")) and numbers and not arrays \
                 else None
             return ExprInfo("other", source=qualified, rank0=rank0)
+        if qualified in INPUT_TYPED_FUNCTIONS:
+            inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
+            refs = _refs_of_args(call, scope)
+            return ExprInfo("tensor", source=qualified, dtype=inner.dtype, init=inner.init, refs=refs,
+                            requires_grad=inner.requires_grad) if inner.is_tensor else replace(POSSIBLE, refs=refs)
         if qualified in VARIABLE:
             inner = classify(call.args[0].value, scope) if call.args else POSSIBLE
             return _call_options(call, scope, replace(inner, source=qualified)) if inner.is_tensor else inner

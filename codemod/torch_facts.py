@@ -168,6 +168,10 @@ SIZED_LAYERS = frozenset({"Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "C
                           "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "RNN", "LSTM",
                           "GRU", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention"})
 VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
+# Functions outside torch that give back a value of their first argument's kind: einops dispatches on the
+# input's backend, so ``rearrange(t, "i j -> (i j)")`` of a torch tensor is a torch tensor (a NumPy
+# array stays one). A tensor when the first argument is one, unknown otherwise.
+INPUT_TYPED_FUNCTIONS = frozenset({"einops.rearrange", "einops.repeat", "einops.reduce"})
 
 
 def function_returns(qualified: str) -> Returns | None:
